@@ -1,0 +1,7 @@
+"""iaside-lightning: watch a model's spectral robustness (I-ASIDE) change during PyTorch Lightning training."""
+
+from iaside_lightning.functional import SpectralShapleyResult, spectral_shapley
+
+__version__ = "0.1.0"
+
+__all__ = ["SpectralShapleyResult", "__version__", "spectral_shapley"]

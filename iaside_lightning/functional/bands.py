@@ -1,0 +1,166 @@
+"""Frequency bands on the ``rfft2`` grid: the players of I-ASIDE.
+
+A band is a 0/1 mask over the half-spectrum returned by :func:`torch.fft.rfft2`. The ``M`` masks are disjoint,
+cover every frequency and are symmetric under ``f -> -f``, so each band-filtered image is real and the ``M`` band
+images of an image sum back to the image.
+"""
+
+from collections.abc import Sequence
+from typing import Literal, Union
+
+import torch
+from torch import Tensor
+
+__all__ = ["BandEdges", "BandShape", "band_edges", "band_images", "band_masks", "normalized_radius"]
+
+BandShape = Literal["square", "circle"]
+BandEdges = Union[Literal["linear", "log"], Sequence[float]]
+
+
+def band_edges(num_bands: int = 8, edges: BandEdges = "linear") -> Tensor:
+    """Band edges ``0 = r_0 < r_1 < ... < r_M = 1`` on the normalised radius.
+
+    Args:
+        num_bands: number of bands ``M`` (at least 2).
+        edges: ``"linear"`` (``r_k = k / M``, the paper's choice), ``"log"`` (geometric above the first band,
+            ``r_1 = 2^-(M-1)``, giving finer resolution at low frequencies) or an explicit increasing sequence of
+            ``M + 1`` numbers from 0 to 1.
+
+    Returns:
+        Float64 tensor of shape ``[M + 1]``. Multiply by 0.5 for cycles per pixel.
+
+    Raises:
+        ValueError: if ``num_bands < 2`` or ``edges`` is not one of the accepted forms.
+
+    Example:
+        >>> band_edges(4)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000], dtype=torch.float64)
+        >>> band_edges(3, "log")
+        tensor([0.0000, 0.2500, 0.5000, 1.0000], dtype=torch.float64)
+    """
+    if isinstance(num_bands, bool) or not isinstance(num_bands, int) or num_bands < 2:
+        raise ValueError(f"`num_bands` must be an integer >= 2, got {num_bands!r}.")
+    if isinstance(edges, str):
+        if edges == "linear":
+            return torch.linspace(0.0, 1.0, num_bands + 1, dtype=torch.float64)
+        if edges == "log":
+            upper = torch.logspace(-(num_bands - 1), 0, num_bands, base=2.0, dtype=torch.float64)
+            return torch.cat([torch.zeros(1, dtype=torch.float64), upper])
+        raise ValueError(f"`band_edges` must be 'linear', 'log' or a sequence of {num_bands + 1} floats, got {edges!r}.")
+    values = torch.as_tensor([float(e) for e in edges], dtype=torch.float64)
+    if values.numel() != num_bands + 1:
+        raise ValueError(
+            f"`band_edges` as a sequence needs num_bands + 1 = {num_bands + 1} values, got {values.numel()}."
+        )
+    if values[0] != 0.0 or values[-1] != 1.0 or not bool((values[1:] > values[:-1]).all()):
+        raise ValueError(
+            f"`band_edges` must increase strictly from 0.0 to 1.0 (normalised radius), got {values.tolist()}."
+        )
+    return values
+
+
+def normalized_radius(height: int, width: int, band_shape: BandShape = "square") -> Tensor:
+    """Normalised radius ``rho`` in ``[0, 1]`` of every bin of the ``rfft2`` grid of an ``height x width`` image.
+
+    ``"square"``: ``rho = max(|f_y|, |f_x|) / 0.5``; ``"circle"``: ``rho = min(1, sqrt(f_y^2 + f_x^2) / 0.5)``,
+    with frequencies in cycles per pixel.
+
+    Returns:
+        Float64 tensor of shape ``[height, width // 2 + 1]``.
+
+    Example:
+        >>> normalized_radius(4, 4)
+        tensor([[0.0000, 0.5000, 1.0000],
+                [0.5000, 0.5000, 1.0000],
+                [1.0000, 1.0000, 1.0000],
+                [0.5000, 0.5000, 1.0000]], dtype=torch.float64)
+    """
+    fy = torch.fft.fftfreq(height, dtype=torch.float64).abs()[:, None]
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :]
+    if band_shape == "square":
+        return torch.maximum(fy, fx) / 0.5
+    if band_shape == "circle":
+        return (torch.sqrt(fy**2 + fx**2) / 0.5).clamp(max=1.0)
+    raise ValueError(f"`band_shape` must be 'square' or 'circle', got {band_shape!r}.")
+
+
+def band_masks(
+    height: int,
+    width: int,
+    num_bands: int = 8,
+    band_shape: BandShape = "square",
+    edges: BandEdges = "linear",
+) -> Tensor:
+    """Disjoint 0/1 band masks covering the ``rfft2`` grid; band ``k`` holds ``r_k <= rho < r_{k+1}``.
+
+    Args:
+        height: image height ``H`` in pixels.
+        width: image width ``W`` in pixels.
+        num_bands: number of bands ``M``.
+        band_shape: ``"square"`` (the paper's) or ``"circle"``.
+        edges: band edges, see :func:`band_edges`.
+
+    Returns:
+        Boolean tensor of shape ``[M, H, W // 2 + 1]``; every bin belongs to exactly one band.
+
+    Raises:
+        ValueError: if the image is too small for ``M`` non-empty bands (the message gives the smallest size that
+            works) or an option is invalid.
+
+    Example:
+        >>> masks = band_masks(8, 8, num_bands=2)
+        >>> masks.shape, int(masks.sum())
+        (torch.Size([2, 8, 5]), 40)
+    """
+    for name, size in (("height", height), ("width", width)):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"Image `{name}` must be a positive integer, got {size!r}.")
+    r = band_edges(num_bands, edges)
+    rho = normalized_radius(height, width, band_shape)
+    index = torch.bucketize(rho, r[1:-1], right=True)  # r_k <= rho < r_{k+1}; rho = 1 falls in the last band
+    masks = index[None] == torch.arange(num_bands)[:, None, None]
+    empty = [k for k in range(num_bands) if not bool(masks[k].any())]
+    if empty:
+        smallest = _smallest_size(num_bands, band_shape, edges)
+        raise ValueError(
+            f"An image of {height}x{width} pixels is too small for {num_bands} non-empty {band_shape!r} bands with "
+            f"edges {edges!r}: band(s) {empty} contain no frequency. Use at least {smallest}x{smallest} pixels, "
+            "fewer bands, or other `band_edges`."
+        )
+    return masks
+
+
+def _smallest_size(num_bands: int, band_shape: BandShape, edges: BandEdges) -> int:
+    """Smallest square image size for which every band is non-empty (for error messages)."""
+    r = band_edges(num_bands, edges)
+    for size in range(2, 4097):
+        rho = normalized_radius(size, size, band_shape)
+        index = torch.bucketize(rho, r[1:-1], right=True)
+        if torch.unique(index).numel() == num_bands:
+            return size
+    return 4097
+
+
+def band_images(images: Tensor, masks: Tensor) -> Tensor:
+    """Split images into their band images: ``b_k = irfft2(m_k * rfft2(x))``, real and summing back to ``x``.
+
+    The transform runs in float32 (or float64 for float64 input) on the images' device.
+
+    Args:
+        images: float tensor ``[B, C, H, W]``.
+        masks: boolean masks ``[M, H, W // 2 + 1]`` from :func:`band_masks`.
+
+    Returns:
+        Tensor ``[M, B, C, H, W]`` in float32 (float64 for float64 input).
+
+    Example:
+        >>> x = torch.randn(2, 3, 16, 12)
+        >>> b = band_images(x, band_masks(16, 12, num_bands=4))
+        >>> b.shape, torch.allclose(b.sum(0), x, atol=1e-5)
+        (torch.Size([4, 2, 3, 16, 12]), True)
+    """
+    height, width = images.shape[-2:]
+    work = images.to(torch.float64 if images.dtype == torch.float64 else torch.float32)
+    spectrum = torch.fft.rfft2(work)
+    m = masks.to(device=images.device, dtype=work.dtype)[:, None, None]
+    return torch.fft.irfft2(spectrum[None] * m, s=(height, width))

@@ -1,0 +1,251 @@
+"""The one-call entry point: coalition values of a model on a batch, and spectral Shapley values from them."""
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_masks
+from iaside_lightning.functional.bands import band_edges as make_band_edges
+from iaside_lightning.functional.coalitions import FILLS, Fill, coalition_chunks, coalition_matrix, fill_images
+from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
+from iaside_lightning.functional.shapley import shapley_statistics
+from iaside_lightning.functional.values import VALUES, Value, check_logits, sample_values
+
+__all__ = ["coalition_values", "spectral_shapley"]
+
+#: Largest number of images in one forward pass chosen automatically (``chunk_size=None``).
+DEFAULT_FORWARD_IMAGES = 256
+#: Largest size in bytes of one chunk of coalition images chosen automatically.
+DEFAULT_CHUNK_BYTES = 256 * 2**20
+
+
+def coalition_values(
+    model: Callable[[Tensor], Any],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    num_bands: int = 8,
+    band_shape: BandShape = "square",
+    band_edges: BandEdges = "linear",
+    fill: Fill = "zero",
+    value: Value = "log_prob",
+    normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
+    logits: Optional[Tensor] = None,
+    output_transform: Optional[Callable[[Any], Tensor]] = None,
+    coalitions: Optional[Tensor] = None,
+    chunk_size: Optional[int] = None,
+    max_coalitions: int = 4096,
+    seed: int = 0,
+) -> Tensor:
+    """Per-sample values ``v_i(S)`` of every coalition ``S`` of frequency bands.
+
+    Arguments are those of :func:`spectral_shapley`, plus ``coalitions``: 0/1 indicators ``[N, M]`` of the
+    coalitions to evaluate (default: all ``2^M`` of them, in the order of
+    :func:`~iaside_lightning.functional.coalitions.coalition_matrix`).
+
+    Returns:
+        Float64 tensor ``[B, N]`` on the images' device.
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+        >>> v = coalition_values(model, torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 3]), num_bands=3)
+        >>> v.shape
+        torch.Size([4, 8])
+    """
+    _check_inputs(images, labels, fill, value, max_coalitions, num_bands)
+    masks = band_masks(images.shape[-2], images.shape[-1], num_bands, band_shape, band_edges).to(images.device)
+    if coalitions is None:
+        coalitions = coalition_matrix(num_bands, device=images.device)
+    elif coalitions.ndim != 2 or coalitions.shape[1] != num_bands:
+        raise ValueError(f"`coalitions` must have shape [N, num_bands={num_bands}], got {tuple(coalitions.shape)}.")
+    norm = _normalization(normalization, images)
+    batch = images.shape[0]
+    transform = output_transform if output_transform is not None else (lambda out: out)
+    out = torch.empty(batch, coalitions.shape[0], dtype=torch.float64, device=images.device)
+    todo = torch.ones(coalitions.shape[0], dtype=torch.bool, device=images.device)
+    if logits is not None:
+        full = check_logits(logits, batch, "`logits` argument")
+        _check_label_range(labels, full.shape[1])
+        is_full = coalitions.bool().all(dim=1)
+        out[:, is_full] = sample_values(full, labels, value)[:, None]
+        todo &= ~is_full
+    with _evaluating(model):
+        pixels = images if norm is None else images.float() * norm[1][:, None, None] + norm[0][:, None, None]
+        bands = band_images(pixels, masks)
+        fills = fill_images(bands, masks, fill, seed)
+        pending = coalitions[todo]
+        size = chunk_size if chunk_size is not None else _auto_chunk_size(bands, pending.shape[0])
+        if size < 1:
+            raise ValueError(f"`chunk_size` must be a positive number of coalitions per forward pass, got {size}.")
+        columns = todo.nonzero().squeeze(1)
+        for rows, chunk in coalition_chunks(bands, fills, pending, size, norm, dtype=images.dtype):
+            result = check_logits(transform(model(chunk)), chunk.shape[0], "model output on coalition images")
+            _check_label_range(labels, result.shape[1])
+            values = sample_values(result, labels.repeat(rows.stop - rows.start), value)
+            out[:, columns[rows]] = values.reshape(-1, batch).T
+    return out.clone()
+
+
+def spectral_shapley(
+    model: Callable[[Tensor], Any],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    num_bands: int = 8,
+    band_shape: BandShape = "square",
+    band_edges: BandEdges = "linear",
+    fill: Fill = "zero",
+    value: Value = "log_prob",
+    normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
+    logits: Optional[Tensor] = None,
+    output_transform: Optional[Callable[[Any], Tensor]] = None,
+    chunk_size: Optional[int] = None,
+    max_coalitions: int = 4096,
+    beta: float = 0.75,
+    seed: int = 0,
+) -> SpectralShapleyResult:
+    """Exact I-ASIDE spectral Shapley values of a classifier on a batch of labelled images.
+
+    Each of ``M`` frequency bands of the 2-D spectrum is a player; coalition ``S`` is the image that keeps only the
+    bands in ``S`` (absent bands replaced by ``fill``); its worth is the mean ``value`` of the true label. The model
+    runs in eval mode under :func:`torch.inference_mode` and every module's mode is restored afterwards.
+
+    Args:
+        model: classifier mapping ``[N, C, H, W]`` images to ``[N, K]`` logits (see ``output_transform``).
+        images: float tensor ``[B, C, H, W]``, as the model expects it (any H, W; 16/32/64-bit floats).
+        labels: integer tensor ``[B]`` of true classes in ``[0, K)``.
+        num_bands: number of bands ``M`` (2^M coalitions are evaluated per image).
+        band_shape: ``"square"`` (``max(|f_y|, |f_x|)``, the paper's) or ``"circle"`` (radial frequency).
+        band_edges: ``"linear"``, ``"log"`` or an increasing sequence of ``M + 1`` normalised radii from 0 to 1.
+        fill: what replaces absent bands: ``"zero"``, ``"permute"`` (the same band of another image of the batch)
+            or ``"noise"`` (Gaussian noise with the batch's power in that band).
+        value: ``"log_prob"`` (natural log-probability of the label, the paper's), ``"prob"`` or ``"correct"``.
+        normalization: per-channel ``(mean, std)`` the images were normalised with; bands are then cut in pixel
+            space (the fill is applied there too).
+        logits: the model's logits on ``images`` if already computed (e.g. in a validation step); reused for the
+            full coalition.
+        output_transform: maps the model output to logits, e.g. ``lambda out: out["logits"]``.
+        chunk_size: coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in
+            256 images and 256 MiB. Results do not depend on it.
+        max_coalitions: refuse exact enumeration when ``2^M`` exceeds this.
+        beta: decay of the band weights of the spectral robustness score.
+        seed: seed of the ``"permute"`` derangement and the ``"noise"`` fill.
+
+    Returns:
+        :class:`~iaside_lightning.functional.result.SpectralShapleyResult` with ``phi``, ``stderr``, ``psi``,
+        ``srs``, ``srs_signed``, ``v_empty``, ``v_full`` and the band edges in cycles per pixel.
+
+    Raises:
+        TypeError: if images, labels or the model output have the wrong type.
+        ValueError: if a shape, an option or a value is invalid; the message says what to pass instead.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+        >>> images, labels = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+        >>> result = spectral_shapley(model, images, labels, num_bands=4)
+        >>> result.phi.shape, result.band_edges.tolist()
+        (torch.Size([4]), [0.0, 0.125, 0.25, 0.375, 0.5])
+        >>> bool(torch.isclose(result.phi.sum(), result.v_full - result.v_empty))  # efficiency
+        True
+    """
+    values = coalition_values(
+        model,
+        images,
+        labels,
+        num_bands=num_bands,
+        band_shape=band_shape,
+        band_edges=band_edges,
+        fill=fill,
+        value=value,
+        normalization=normalization,
+        logits=logits,
+        output_transform=output_transform,
+        chunk_size=chunk_size,
+        max_coalitions=max_coalitions,
+        seed=seed,
+    )
+    return compute_result(shapley_statistics(values), make_band_edges(num_bands, band_edges), beta)
+
+
+def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str, max_coalitions: int, num_bands: int) -> None:
+    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise TypeError(f"`images` must be a 4-D floating-point tensor [B, C, H, W], got {shape}.")
+    if images.shape[0] < 1:
+        raise ValueError("`images` is an empty batch; pass at least one image.")
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"`labels` must be an integer tensor [B] of class indices, got {labels!r:.80}.")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(
+            f"`labels` must have shape [B] = [{images.shape[0]}] matching `images`, got {tuple(labels.shape)}. "
+            "Pass class indices, not one-hot vectors."
+        )
+    if fill not in FILLS:
+        raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
+    if value not in VALUES:
+        raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
+    if isinstance(num_bands, int) and num_bands >= 2 and 2**num_bands > max_coalitions:
+        raise ValueError(
+            f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
+            f"above max_coalitions={max_coalitions}. Use fewer bands or raise `max_coalitions`."
+        )
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("`images` contains NaN or infinite values.")
+
+
+def _check_label_range(labels: Tensor, num_classes: int) -> None:
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(
+            f"`labels` must lie in [0, {num_classes}) for a model with {num_classes} classes, got values from "
+            f"{int(labels.min())} to {int(labels.max())}."
+        )
+
+
+def _normalization(
+    normalization: Optional[tuple[Sequence[float], Sequence[float]]], images: Tensor
+) -> Optional[tuple[Tensor, Tensor]]:
+    if normalization is None:
+        return None
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float32, device=images.device).reshape(-1) for v in normalization)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`normalization` must be a pair (mean, std) of per-channel sequences, got {normalization!r}.") from err
+    channels = images.shape[1]
+    if mean.numel() == 1:
+        mean = mean.expand(channels)
+    if std.numel() == 1:
+        std = std.expand(channels)
+    if mean.numel() != channels or std.numel() != channels or not bool((std > 0).all()):
+        raise ValueError(
+            f"`normalization` needs {channels} means and {channels} positive stds (one per channel), got "
+            f"{normalization!r}."
+        )
+    return mean, std
+
+
+def _auto_chunk_size(bands: Tensor, num_coalitions: int) -> int:
+    batch = bands.shape[1]
+    image_bytes = bands[0].numel() * bands.element_size()
+    by_images = DEFAULT_FORWARD_IMAGES // batch
+    by_bytes = DEFAULT_CHUNK_BYTES // max(image_bytes, 1)
+    return max(1, min(num_coalitions, by_images, by_bytes))
+
+
+@contextmanager
+def _evaluating(model: Callable[[Tensor], Any]) -> Iterator[None]:
+    """Eval mode and inference mode for the duration; every module's own mode is restored afterwards."""
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.training = False
+        with torch.inference_mode():
+            yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.training = mode
