@@ -1,7 +1,7 @@
 """Synthetic images with known ground truth: the class lives only in chosen frequency bands.
 
-Every image is a natural-looking ``1/f^alpha`` background (random phases, class-independent) plus a class pattern
-that is band-limited to the planted band(s). Outside the planted bands nothing depends on the label, so a model
+Every image is a natural-looking ``1/f^alpha`` background (random phases, class-independent) plus a class texture:
+a class-specific power profile over the frequencies of the planted band(s), with random phases per image. Outside the planted bands nothing depends on the label, so a model
 that classifies well must draw its predictive power from those bands: its Shapley values should peak there.
 """
 
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_masks
+from iaside_lightning.functional.bands import BandEdges, BandShape, band_masks
 
 __all__ = ["PlantedBandDataset", "make_planted_band_images"]
 
@@ -28,8 +28,9 @@ def make_planted_band_images(
     band_shape: BandShape = "square",
     band_edges: BandEdges = "linear",
     alpha: float = 1.0,
-    signal_strength: float = 1.0,
+    signal_strength: float = 0.5,
     seed: int = 0,
+    class_seed: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Generate ``(images, labels)`` whose class is encoded only in ``planted_bands``.
 
@@ -43,9 +44,11 @@ def make_planted_band_images(
         band_shape: band geometry, as in :func:`~iaside_lightning.functional.bands.band_masks`.
         band_edges: band edges, as in :func:`~iaside_lightning.functional.bands.band_edges`.
         alpha: exponent of the background's amplitude spectrum ``1/f^alpha`` (1 is typical of natural images).
-        signal_strength: RMS of the class pattern relative to the background's RMS within the planted bands; each
-            image draws its own amplitude uniformly from ``[0.5, 1.5] * signal_strength``.
-        seed: seed of the class patterns, backgrounds, labels and amplitudes.
+        signal_strength: RMS of the class texture relative to the background's RMS; each image draws its own
+            amplitude uniformly from ``[0.5, 1.5] * signal_strength``.
+        seed: seed of the samples (backgrounds, labels, phases, amplitudes): use different seeds for training and
+            validation data.
+        class_seed: seed of the class definitions (power profiles); keep it equal across splits.
 
     Returns:
         ``images`` float32 ``[N, C, H, W]`` with pixel values around 0.5, and ``labels`` int64 ``[N]``
@@ -67,20 +70,27 @@ def make_planted_band_images(
     if signal_strength < 0:
         raise ValueError(f"`signal_strength` must be >= 0, got {signal_strength!r}.")
     masks = band_masks(height, width, num_bands, band_shape, band_edges)
-    keep = masks[planted].any(dim=0)
+    bins = masks[planted].any(dim=0)
+    bins[:, 0] = False  # column 0 (and the Nyquist column) hold conjugate pairs; use the free half-plane only
+    if width % 2 == 0:
+        bins[:, -1] = False
+    if int(bins.sum()) < 2:
+        raise ValueError(f"Band(s) {planted} of a {height}x{width} image hold too few frequencies to plant a class.")
     generator = torch.Generator().manual_seed(seed)
-
     background = _power_law_noise(num_samples, channels, height, width, alpha, generator)
-    background_in_band = band_images(background, keep[None])[0]
-    band_rms = background_in_band.pow(2).mean().sqrt()
-
-    patterns = band_images(torch.randn(num_classes, channels, height, width, generator=generator), keep[None])[0]
-    patterns = patterns / patterns.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-
+    # Each class has its own random power profile over the planted bins; every image draws fresh random phases,
+    # so the class is a band-limited texture (translation invariant), not a fixed picture.
+    class_generator = torch.Generator().manual_seed(class_seed)
+    profiles = torch.rand(num_classes, channels, int(bins.sum()), generator=class_generator) ** 2
     labels = torch.arange(num_samples) % num_classes
     labels = labels[torch.randperm(num_samples, generator=generator)]
-    amplitude = (0.5 + torch.rand(num_samples, generator=generator)) * signal_strength * band_rms
-    images = 0.5 + 0.15 * (background + amplitude[:, None, None, None] * patterns[labels])
+    phases = torch.rand(num_samples, channels, int(bins.sum()), generator=generator) * (2 * torch.pi)
+    spectrum = torch.zeros(num_samples, channels, height, width // 2 + 1, dtype=torch.complex64)
+    spectrum[..., bins] = profiles[labels].sqrt() * torch.exp(1j * phases)
+    signal = torch.fft.irfft2(spectrum, s=(height, width))
+    signal = signal / signal.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    amplitude = (0.5 + torch.rand(num_samples, generator=generator)) * signal_strength
+    images = 0.5 + 0.15 * (background + amplitude[:, None, None, None] * signal)
     return images.float(), labels
 
 
@@ -110,4 +120,3 @@ class PlantedBandDataset(TensorDataset):
     def __init__(self, num_samples: int, **kwargs: object) -> None:
         images, labels = make_planted_band_images(num_samples, **kwargs)  # type: ignore[arg-type]
         super().__init__(images, labels)
-        self.images, self.labels = images, labels

@@ -1,0 +1,232 @@
+"""``SpectralRobustnessMonitor``: a Lightning callback that tracks spectral importance every validation epoch."""
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+from typing_extensions import override
+
+from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.functional.bands import BandEdges, BandShape
+from iaside_lightning.functional.coalitions import Fill
+from iaside_lightning.functional.result import SpectralShapleyResult
+from iaside_lightning.functional.values import Value
+from iaside_lightning.metrics.spectral_importance import SpectralImportance
+
+__all__ = ["SpectralRobustnessMonitor"]
+
+
+class SpectralRobustnessMonitor(Callback):
+    """Track how much predictive power the model draws from each frequency band, every validation epoch.
+
+    During validation the callback evaluates all ``2^M`` band coalitions of (up to ``max_samples`` of) the
+    validation images with the model in eval mode and accumulates them in a
+    :class:`~iaside_lightning.metrics.SpectralImportance` metric, synchronised exactly across processes. At the end of
+    the validation epoch it logs through the LightningModule (so ``ModelCheckpoint``/``EarlyStopping`` can monitor
+    e.g. ``"spectral/srs"``): ``phi/band_k``, ``phi_stderr/band_k``, ``psi/band_k``, ``srs``, ``srs_signed``,
+    ``v_empty`` and ``v_full`` under ``log_prefix``; and, on rank zero, figures (this epoch's frequency response, the
+    band x epoch heat map and SRS over epochs) and the per-epoch history table to every attached logger.
+
+    The callback never changes training: the model runs in eval mode under ``torch.inference_mode`` and every module's
+    mode is restored, BatchNorm statistics and gradients are untouched, the global RNG streams are forked, and the
+    batch is not modified. The sanity-check pass is skipped.
+
+    Args:
+        num_bands: number of frequency bands ``M`` (``2^M`` model evaluations per image).
+        band_shape: ``"square"`` (the paper's) or ``"circle"``.
+        band_edges: ``"linear"``, ``"log"`` or ``M + 1`` normalised radii from 0 to 1.
+        fill: what replaces absent bands: ``"zero"``, ``"permute"`` or ``"noise"``.
+        value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
+        normalization: per-channel ``(mean, std)`` the inputs were normalised with (bands are cut in pixel space).
+        beta: decay of the band weights of the spectral robustness score.
+        every_n_epochs: run on validation epochs whose ``(epoch + 1)`` is a multiple of this.
+        max_samples: images analysed per validation epoch over all processes (``None``: all of them); the first
+            ones of the epoch are used.
+        dataloader_idx: which validation dataloader to analyse.
+        batch_keys: ``(image_key, label_key)`` for dict batches (default batches are ``(x, y, ...)`` tuples).
+        batch_transform: callable mapping a batch to ``(images, labels)``; overrides ``batch_keys``.
+        output_transform: maps the model output to ``[N, K]`` logits.
+        log_prefix: prefix of every logged key and figure tag.
+        log_figures: log the frequency response, heat map and SRS figures.
+        chunk_size: coalitions per forward pass (default: automatic).
+        seed: seed of the ``"permute"`` and ``"noise"`` fills.
+
+    Raises:
+        ValueError: for an invalid option (at construction) and for an unreadable batch or model output (at the first
+            validation batch).
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> monitor = SpectralRobustnessMonitor(num_bands=8, max_samples=64, fill="permute")
+        >>> trainer = Trainer(callbacks=[monitor], logger=False, enable_progress_bar=False)
+    """
+
+    def __init__(
+        self,
+        num_bands: int = 8,
+        band_shape: BandShape = "square",
+        band_edges: BandEdges = "linear",
+        fill: Fill = "zero",
+        value: Value = "log_prob",
+        normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
+        beta: float = 0.75,
+        every_n_epochs: int = 1,
+        max_samples: Optional[int] = 64,
+        dataloader_idx: int = 0,
+        batch_keys: Optional[Sequence[str]] = None,
+        batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,
+        output_transform: Optional[Callable[[Any], Tensor]] = None,
+        log_prefix: str = "spectral/",
+        log_figures: bool = True,
+        chunk_size: Optional[int] = None,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
+            raise ValueError(f"`every_n_epochs` must be an integer >= 1, got {every_n_epochs!r}.")
+        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
+            raise ValueError(f"`max_samples` must be a positive integer or None (all samples), got {max_samples!r}.")
+        if not isinstance(dataloader_idx, int) or dataloader_idx < 0:
+            raise ValueError(f"`dataloader_idx` must be a non-negative integer, got {dataloader_idx!r}.")
+        self.metric = SpectralImportance(
+            num_bands=num_bands,
+            band_shape=band_shape,
+            band_edges=band_edges,
+            fill=fill,
+            value=value,
+            normalization=normalization,
+            output_transform=output_transform,
+            beta=beta,
+            chunk_size=chunk_size,
+            seed=seed,
+        )
+        self.unpack = BatchUnpacker(batch_transform, batch_keys)
+        self.every_n_epochs = every_n_epochs
+        self.max_samples = max_samples
+        self.dataloader_idx = dataloader_idx
+        self.log_prefix = log_prefix
+        self.log_figures = log_figures
+        self.history: list[dict[str, Any]] = []
+        self._active = False
+        self._budget = 0
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
+
+    @override
+    def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        self._active = not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        if not self._active:
+            return
+        self.metric.reset()
+        self.metric.to(pl_module.device)
+        self._budget = math.inf if self.max_samples is None else math.ceil(self.max_samples / trainer.world_size)
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: "pl.Trainer",
+        pl_module: "pl.LightningModule",
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not self._active or dataloader_idx != self.dataloader_idx or self._budget <= 0:
+            return
+        images, labels = self.unpack(batch)
+        take = int(min(self._budget, images.shape[0]))
+        self._budget -= take
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.metric.update(pl_module, images[:take].to(pl_module.device), labels[:take].to(pl_module.device))
+
+    @override
+    def on_validation_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if not self._active:
+            return
+        self._active = False
+        if trainer.world_size == 1 and float(self.metric.count) == 0:
+            rank_zero_warn(f"SpectralRobustnessMonitor saw no sample of validation dataloader {self.dataloader_idx}.")
+            return
+        result = self.metric.compute()  # a collective: every rank calls it
+        self._log_scalars(pl_module, result)
+        self._record(trainer, result)
+        if trainer.is_global_zero:
+            self._log_artifacts(trainer)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(record) for record in self.history]}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(record) for record in state_dict.get("history", [])]
+
+    def _log_scalars(self, pl_module: "pl.LightningModule", result: SpectralShapleyResult) -> None:
+        scalars = {"srs": result.srs, "srs_signed": result.srs_signed, "v_empty": result.v_empty, "v_full": result.v_full}
+        for k in range(result.num_bands):
+            scalars[f"phi/band_{k}"] = result.phi[k]
+            scalars[f"phi_stderr/band_{k}"] = result.stderr[k]
+            scalars[f"psi/band_{k}"] = result.psi[k]
+        for name, val in scalars.items():
+            # Already synchronised by the metric: every rank logs the same value.
+            pl_module.log(self.log_prefix + name, float(val), on_step=False, on_epoch=True, sync_dist=False)
+
+    def _record(self, trainer: "pl.Trainer", result: SpectralShapleyResult) -> None:
+        record = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "num_samples": result.num_samples,
+            "srs": float(result.srs),
+            "srs_signed": float(result.srs_signed),
+            "v_empty": float(result.v_empty),
+            "v_full": float(result.v_full),
+            "phi": result.phi.tolist(),
+            "stderr": result.stderr.tolist(),
+            "psi": result.psi.tolist(),
+            "band_edges": result.band_edges.tolist(),
+        }
+        self.history = [r for r in self.history if r["epoch"] != record["epoch"]] + [record]
+
+    def _log_artifacts(self, trainer: "pl.Trainer") -> None:
+        from iaside_lightning import loggers
+
+        rows = [
+            {key: r[key] for key in ("epoch", "step", "num_samples", "srs", "srs_signed", "v_empty", "v_full")}
+            | {f"phi_band{k}": v for k, v in enumerate(r["phi"])}
+            | {f"stderr_band{k}": v for k, v in enumerate(r["stderr"])}
+            for r in self.history
+        ]
+        loggers.log_history(trainer, self.log_prefix.strip("/").replace("/", "_") + "_history", rows)
+        if not self.log_figures:
+            return
+        for tag, (fig, _) in self.figures().items():
+            loggers.log_figure(trainer, self.log_prefix + tag, fig, trainer.global_step)
+
+    def figures(self) -> dict[str, tuple[Any, Any]]:
+        """Figures of the history so far, as ``{tag: (fig, ax)}``: ``"frequency_response"`` (latest epoch, 95%
+        error bars), ``"band_epoch_heatmap"`` (phi per band and epoch) and ``"srs"`` (SRS and signed SRS per epoch).
+
+        Raises:
+            RuntimeError: if nothing has been recorded yet.
+        """
+        from iaside_lightning.plotting import plot_band_epoch_heatmap, plot_frequency_response, plot_srs_curve
+
+        if not self.history:
+            raise RuntimeError("SpectralRobustnessMonitor has no history yet: figures exist after a validation epoch.")
+        last, epochs = self.history[-1], [r["epoch"] for r in self.history]
+        edges = torch.tensor(last["band_edges"])
+        return {
+            "frequency_response": plot_frequency_response(
+                torch.tensor(last["phi"]), torch.tensor(last["stderr"]), edges, title=f"Frequency response, epoch {epochs[-1]}"
+            ),
+            "band_epoch_heatmap": plot_band_epoch_heatmap(torch.tensor([r["phi"] for r in self.history]), epochs, edges),
+            "srs": plot_srs_curve(epochs, [r["srs"] for r in self.history], [r["srs_signed"] for r in self.history]),
+        }

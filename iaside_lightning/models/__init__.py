@@ -1,0 +1,5 @@
+"""Small reference models for examples, configs and tests."""
+
+from iaside_lightning.models.small_cnn import SmallCNNClassifier
+
+__all__ = ["SmallCNNClassifier"]
