@@ -1,6 +1,7 @@
 """The result of a spectral Shapley analysis and its computation from summed statistics."""
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -11,22 +12,27 @@ from iaside_lightning.functional.shapley import ShapleyStatistics
 __all__ = ["SpectralShapleyResult", "compute_result"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class SpectralShapleyResult:
     """Spectral importance of a model on a set of samples (all tensors float64, on the CPU).
 
     Attributes:
         phi: Shapley value of each band in nats (for ``value="log_prob"``), shape ``[M]``, lowest band first.
-        stderr: standard error of ``phi`` over samples, ``[M]``; NaN when fewer than 2 samples were seen.
+        stderr: standard error of ``phi`` as an estimate of the mean over the data distribution, ``[M]``: the
+            spread over samples, plus the estimator's own variance for sampled estimators; NaN when fewer than 2
+            samples were seen.
         psi: spectral importance distribution ``(phi - min phi) / sum(phi - min phi)``, ``[M]``.
         psi_degenerate: ``True`` when all ``phi`` were equal and ``psi`` was set to uniform.
         srs: spectral robustness score (paper formula, ``beta``), scalar.
         srs_signed: signed SRS: positive leans to low frequencies, negative to high ones.
         v_empty: mean value of the empty coalition (only the fill).
         v_full: mean value of the full coalition (the unmodified image).
-        coalition_values: mean value of every coalition, ``[2^M]`` (row order of ``coalition_matrix``).
+        coalition_values: mean value of every coalition, ``[2^M]`` (row order of ``coalition_matrix``); ``None``
+            for sampled estimators, which see only some coalitions.
         band_edges: band edges in cycles per pixel, ``[M + 1]`` from 0 to 0.5.
         num_samples: number of samples behind the estimate.
+        estimator_stderr: standard error of ``phi`` due to coalition sampling alone, ``[M]``, as an estimate of the
+            exact Shapley values of these samples (zero for exact enumeration).
     """
 
     phi: Tensor
@@ -37,9 +43,10 @@ class SpectralShapleyResult:
     srs_signed: Tensor
     v_empty: Tensor
     v_full: Tensor
-    coalition_values: Tensor
+    coalition_values: Optional[Tensor]
     band_edges: Tensor
     num_samples: int
+    estimator_stderr: Optional[Tensor] = None
 
     @property
     def num_bands(self) -> int:
@@ -69,9 +76,12 @@ def compute_result(stats: ShapleyStatistics, edges: Tensor, beta: float = 0.75) 
         raise ValueError("No sample was seen: spectral Shapley values need at least one (image, label) pair.")
     phi_sum, phi_sq_sum, value_sum = (t.detach().to("cpu", torch.float64) for t in stats[:3])
     phi = phi_sum / count
+    sampling_var = stats.estimator_var_sum
+    estimator_var = torch.zeros_like(phi) if sampling_var is None else sampling_var.detach().to("cpu", torch.float64)
+    estimator_var = estimator_var.clamp_min(0.0) / count**2
     if count >= 2:
         variance = ((phi_sq_sum - count * phi**2) / (count - 1)).clamp_min(0.0)
-        stderr = torch.sqrt(variance / count)
+        stderr = torch.sqrt(variance / count + estimator_var)
     else:
         stderr = torch.full_like(phi, float("nan"))
     psi, degenerate = spectral_importance_distribution(phi)
@@ -85,7 +95,8 @@ def compute_result(stats: ShapleyStatistics, edges: Tensor, beta: float = 0.75) 
         srs_signed=spectral_robustness_score(psi, beta, signed=True),
         v_empty=values[0],
         v_full=values[-1],
-        coalition_values=values,
+        coalition_values=values if values.numel() == 2 ** phi.numel() else None,
         band_edges=edges.detach().to("cpu", torch.float64) * 0.5,
         num_samples=int(round(count)),
+        estimator_stderr=estimator_var.sqrt(),
     )

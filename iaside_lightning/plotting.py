@@ -1,0 +1,251 @@
+"""Figures of spectral importance: frequency response, band x epoch heat map and SRS curve.
+
+Every function draws with the object-oriented :class:`matplotlib.figure.Figure` API (never ``pyplot``'s global
+state, so nothing leaks and no GUI backend is needed), accepts ``ax=None`` and returns ``(fig, ax)`` like
+torchmetrics' ``Metric.plot``. A new figure is 6 x 4 inches at 100 dpi with a constrained layout. Frequencies are
+in cycles per pixel: band edges run from 0 to 0.5 (``SpectralShapleyResult.band_edges``); without them, ``M``
+equal-width bands are assumed. The caller owns the figure; close it with ``matplotlib.pyplot.close(fig)`` only if
+it was registered with pyplot, otherwise simply drop the reference.
+"""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_band_epoch_heatmap", "plot_frequency_response", "plot_srs_curve"]
+
+ArrayLike = Union[Tensor, np.ndarray, Sequence[float]]
+
+_FIGSIZE = (6.0, 4.0)
+_DPI = 100
+_ZERO_LINE = "iaside-zero-line"
+
+
+def plot_frequency_response(
+    phi: ArrayLike,
+    stderr: Optional[ArrayLike] = None,
+    band_edges: Optional[ArrayLike] = None,
+    *,
+    ax: Optional["Axes"] = None,
+    label: Optional[str] = None,
+    title: Optional[str] = None,
+    unit: str = "nats",
+) -> tuple["Figure", "Axes"]:
+    """Shapley value of each band against the band's centre frequency, with 95% error bars.
+
+    Call it again with the returned ``ax`` to overlay several curves (for example several epochs or models). The
+    frequency axis is logarithmic when the bands' widths differ by more than a factor of 4 (``band_edges="log"``);
+    thin vertical lines mark the band edges.
+
+    Args:
+        phi: Shapley value per band, shape ``[M]``, lowest band first.
+        stderr: standard error per band ``[M]``; bars span ``phi +- 1.96 * stderr`` (NaN entries get no bar).
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        ax: axes to draw into; a new figure is made when ``None``.
+        label: legend entry of this curve; a legend is drawn when given.
+        title: axes title.
+        unit: unit of ``phi`` for the y label (``"nats"`` for ``value="log_prob"``).
+
+    Returns:
+        ``(fig, ax)``.
+
+    Raises:
+        ValueError: if the shapes of ``phi``, ``stderr`` and ``band_edges`` disagree or the edges are invalid.
+
+    Example:
+        >>> fig, ax = plot_frequency_response(torch.tensor([0.9, 0.4, 0.1, -0.05]), stderr=torch.full((4,), 0.02))
+        >>> ax.get_xticklabels()[1].get_text()
+        '0.12–0.25'
+    """
+    values = _vector(phi, "phi")
+    edges = _edges(band_edges, values.size)
+    errors = None if stderr is None else 1.96 * _vector(stderr, "stderr", values.size)
+    fig, ax = _figure_and_axes(ax)
+    centres = (edges[1:] + edges[:-1]) / 2
+    ax.errorbar(centres, values, yerr=errors, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
+    _zero_line(ax)
+    widths = np.diff(edges)
+    if widths.max() > 4 * widths.min():  # e.g. ``band_edges="log"``: equal spacing needs a log axis
+        ax.set_xscale("log")
+        ax.set_xlim(centres[0] * np.sqrt(centres[0] / centres[1]), edges[-1])
+    else:
+        ax.set_xlim(edges[0], edges[-1])
+    ax.set_xticks(centres, _band_labels(edges), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xticks(edges[1:-1], [""] * (edges.size - 2), minor=True)
+    ax.grid(True, which="minor", axis="x", color="0.9", linewidth=0.8)
+    ax.tick_params(axis="x", which="minor", length=0)
+    ax.set_xlabel("Band frequency (cycles/pixel)")
+    ax.set_ylabel(f"Shapley value $\\phi$ ({unit})")
+    if label is not None:
+        ax.legend(fontsize=8)
+    if title is not None:
+        ax.set_title(title)
+    return fig, ax
+
+
+def plot_band_epoch_heatmap(
+    phi_history: ArrayLike,
+    epochs: ArrayLike,
+    band_edges: Optional[ArrayLike] = None,
+    *,
+    ax: Optional["Axes"] = None,
+    title: Optional[str] = None,
+    unit: str = "nats",
+) -> tuple["Figure", "Axes"]:
+    """Shapley value of every band at every evaluated epoch as an image (low frequencies at the bottom).
+
+    The diverging colour map is centred at 0 with symmetric limits ``+-max|phi|``: red bands help the prediction,
+    blue bands hurt it. Each column is one evaluation, labelled with its epoch.
+
+    Args:
+        phi_history: Shapley values ``[E, M]``, one row per evaluation, lowest band first.
+        epochs: epoch of each row ``[E]``.
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        ax: axes to draw into; a new figure is made when ``None``.
+        title: axes title.
+        unit: unit of ``phi`` for the colour bar label.
+
+    Returns:
+        ``(fig, ax)``; the colour bar has its own axes in ``fig``.
+
+    Raises:
+        ValueError: if ``phi_history`` is not 2-D or its shape disagrees with ``epochs`` or ``band_edges``.
+
+    Example:
+        >>> fig, ax = plot_band_epoch_heatmap(torch.tensor([[0.5, 0.1], [0.7, -0.2]]), epochs=[0, 1])
+        >>> [round(limit, 3) for limit in ax.images[0].get_clim()]
+        [-0.7, 0.7]
+    """
+    history = np.asarray(_to_numpy(phi_history), dtype=np.float64)
+    if history.ndim != 2 or history.shape[0] < 1:
+        raise ValueError(f"`phi_history` must have shape [epochs, bands], got shape {history.shape}.")
+    steps = _vector(epochs, "epochs", history.shape[0])
+    edges = _edges(band_edges, history.shape[1])
+    fig, ax = _figure_and_axes(ax)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    finite = np.abs(history[np.isfinite(history)])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    image = ax.imshow(
+        history.T, origin="lower", aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-limit, vmax=limit
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True, min_n_ticks=1))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _: f"{steps[int(x)]:g}" if float(x).is_integer() and 0 <= x < steps.size else "")
+    )
+    ax.set_yticks(np.arange(history.shape[1]), _band_labels(edges), fontsize=8)
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Band (cycles/pixel)")
+    ax.figure.colorbar(image, ax=ax, label=f"Shapley value $\\phi$ ({unit})")
+    if title is not None:
+        ax.set_title(title)
+    return fig, ax
+
+
+def plot_srs_curve(
+    epochs: ArrayLike,
+    srs: ArrayLike,
+    srs_signed: Optional[ArrayLike] = None,
+    *,
+    ax: Optional["Axes"] = None,
+    label: Optional[str] = None,
+) -> tuple["Figure", "Axes"]:
+    """Spectral robustness score against epoch; the signed score, when given, is dashed in the same colour.
+
+    Call it again with the returned ``ax`` to compare runs.
+
+    Args:
+        epochs: epoch of each evaluation ``[E]``.
+        srs: spectral robustness score ``[E]``.
+        srs_signed: signed score ``[E]`` (positive: importance leans to low frequencies).
+        ax: axes to draw into; a new figure is made when ``None``.
+        label: legend name of this run (default ``"SRS"``).
+
+    Returns:
+        ``(fig, ax)``.
+
+    Raises:
+        ValueError: if the three sequences differ in length.
+
+    Example:
+        >>> fig, ax = plot_srs_curve([0, 1, 2], [0.10, 0.25, 0.31], srs_signed=[-0.10, 0.25, 0.31])
+        >>> [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+        ['SRS', 'SRS (signed)']
+    """
+    steps = _vector(epochs, "epochs")
+    score = _vector(srs, "srs", steps.size)
+    signed = None if srs_signed is None else _vector(srs_signed, "srs_signed", steps.size)
+    fig, ax = _figure_and_axes(ax)
+    from matplotlib.ticker import MaxNLocator
+
+    name = "SRS" if label is None else label
+    (line,) = ax.plot(steps, score, marker="o", markersize=4, label=name)
+    if signed is not None:
+        signed_label = f"{name} (signed)"
+        ax.plot(steps, signed, linestyle="--", marker="o", markersize=3, color=line.get_color(), label=signed_label)
+        _zero_line(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Spectral robustness score (SRS)")
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def _figure_and_axes(ax: Optional["Axes"]) -> tuple["Figure", "Axes"]:
+    """The figure owning ``ax`` (its root figure, for axes in a sub-figure), or a new figure with one axes."""
+    if ax is not None:
+        return ax.figure.figure, ax  # ``SubFigure.figure`` is the root figure, ``Figure.figure`` itself
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ModuleNotFoundError("Plotting needs matplotlib: install it with `pip install matplotlib`.") from err
+    fig = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _zero_line(ax: "Axes") -> None:
+    """A thin horizontal line at 0, drawn once per axes however many curves are overlaid."""
+    if not any(line.get_gid() == _ZERO_LINE for line in ax.get_lines()):
+        ax.axhline(0.0, color="0.4", linewidth=0.8, zorder=0, gid=_ZERO_LINE)
+
+
+def _to_numpy(values: ArrayLike) -> np.ndarray:
+    return values.detach().to("cpu", torch.float64).numpy() if isinstance(values, Tensor) else np.asarray(values)
+
+
+def _vector(values: ArrayLike, name: str, size: Optional[int] = None) -> np.ndarray:
+    """``values`` as a 1-D float64 array, optionally of a given length."""
+    array = np.asarray(_to_numpy(values), dtype=np.float64)
+    if array.ndim != 1 or array.size < 1 or (size is not None and array.size != size):
+        expected = "a non-empty 1-D sequence" if size is None else f"a 1-D sequence of length {size}"
+        raise ValueError(f"`{name}` must be {expected}, got shape {array.shape}.")
+    return array
+
+
+def _edges(band_edges: Optional[ArrayLike], num_bands: int) -> np.ndarray:
+    """Band edges in cycles per pixel, ``[M + 1]``; equal-width bands when ``None``."""
+    if band_edges is None:
+        return np.linspace(0.0, 0.5, num_bands + 1)
+    edges = _vector(band_edges, "band_edges", num_bands + 1)
+    if edges[0] < 0 or edges[-1] > 0.5 or not bool(np.all(np.diff(edges) > 0)):
+        raise ValueError(
+            "`band_edges` must increase strictly within [0, 0.5] cycles per pixel (use "
+            f"`SpectralShapleyResult.band_edges`, not the normalised radius), got {edges.tolist()}."
+        )
+    return edges
+
+
+def _band_labels(edges: np.ndarray) -> list[str]:
+    """``"lo–hi"`` per band with the fewest significant digits (at least 2) that keep all edges distinct."""
+    for digits in range(2, 8):
+        text = [f"{edge:.{digits}g}" for edge in edges]
+        if len(set(text)) == edges.size:
+            break
+    return [f"{lo}–{hi}" for lo, hi in zip(text[:-1], text[1:])]

@@ -1,0 +1,225 @@
+"""SpectralRobustnessMonitor in a real Trainer: logging, budgets, no side effects on training, resume, bad config."""
+
+import random
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from iaside_lightning import SpectralRobustnessMonitor
+from iaside_lightning.datasets import PlantedBandDataModule
+from iaside_lightning.models import SmallCNNClassifier
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+def _data(**kwargs: Any) -> PlantedBandDataModule:
+    options = {"num_train": 64, "num_val": 24, "batch_size": 8, "image_size": 16, "num_bands": 4, "planted_bands": 2}
+    return PlantedBandDataModule(**{**options, **kwargs})
+
+
+def _monitor(**kwargs: Any) -> SpectralRobustnessMonitor:
+    options = {"num_bands": 4, "max_samples": 16, "normalization": PlantedBandDataModule.normalization}
+    return SpectralRobustnessMonitor(**{**options, **kwargs})
+
+
+def _trainer(tmp_path: Path, callbacks: list, **kwargs: Any) -> Trainer:
+    options = {
+        "accelerator": "cpu",
+        "max_epochs": 2,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": tmp_path,
+        "deterministic": True,
+    }
+    return Trainer(callbacks=callbacks, **{**options, **kwargs})
+
+
+class _Recorder(SmallCNNClassifier):
+    """Records the modes of its modules at every training step and keeps one submodule frozen in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__(in_channels=1, width=4, depth=2, dropout=0.2)
+        self.train_modes: list[tuple[bool, bool]] = []
+        self.grads: list[list[torch.Tensor]] = []
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.features[1].eval()  # a deliberately frozen BatchNorm
+        self.train_modes.append((self.training, self.features[1].training))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.grads.append([p.grad.clone() for p in self.parameters() if p.grad is not None])
+
+
+class _BatchGuard(Callback):
+    """Checks after the monitor that the validation batch is unchanged."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def on_validation_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, *args: Any) -> None:
+        self.copy = [t.clone() for t in batch]
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any) -> None:
+        assert all(torch.equal(a, b) for a, b in zip(batch, self.copy))
+        self.checked += 1
+
+
+def _fit(tmp_path: Path, with_monitor: bool, inference_mode: bool) -> dict[str, Any]:
+    seed_everything(7)
+    model, guard = _Recorder(), _BatchGuard()
+    callbacks = [_monitor(fill="noise"), guard] if with_monitor else [guard]
+    trainer = _trainer(tmp_path, callbacks, inference_mode=inference_mode)
+    trainer.fit(model, datamodule=_data())
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "grads": model.grads,
+        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("spectral/")},
+        "rng": (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()),
+        "modes": model.train_modes,
+        "training_after": model.training,
+        "checked": guard.checked,
+        "spectral": {k for k in trainer.callback_metrics if k.startswith("spectral/")},
+    }
+
+
+@pytest.mark.parametrize("inference_mode", [True, False])
+def test_monitor_does_not_change_training(tmp_path: Path, inference_mode: bool) -> None:
+    without = _fit(tmp_path, with_monitor=False, inference_mode=inference_mode)
+    with_ = _fit(tmp_path, with_monitor=True, inference_mode=inference_mode)
+    assert with_["spectral"] and not without["spectral"]  # the monitor did run
+    assert with_["state"].keys() == without["state"].keys()
+    for key in without["state"]:  # parameters and BatchNorm statistics, bit for bit
+        assert torch.equal(with_["state"][key], without["state"][key]), key
+    assert len(with_["grads"]) == len(without["grads"]) > 0
+    assert all(torch.equal(a, b) for x, y in zip(with_["grads"], without["grads"]) for a, b in zip(x, y))
+    assert with_["metrics"] == without["metrics"]
+    assert torch.equal(with_["rng"][0], without["rng"][0])
+    assert np.array_equal(with_["rng"][1], without["rng"][1]) and with_["rng"][2] == without["rng"][2]
+    assert with_["modes"] == without["modes"] and all(mode == (True, False) for mode in with_["modes"])
+    assert with_["checked"] == without["checked"] > 0
+
+
+def test_logged_scalars_history_and_sanity_check(tmp_path: Path) -> None:
+    monitor = _monitor(max_samples=10)
+    trainer = _trainer(tmp_path, [monitor], max_epochs=3, num_sanity_val_steps=2)
+    trainer.fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
+    assert [r["epoch"] for r in monitor.history] == [0, 1, 2]  # nothing from the sanity check
+    assert all(r["num_samples"] == 10 for r in monitor.history)  # the budget holds across batches of 8
+    logged = trainer.callback_metrics
+    expected = {"srs", "srs_signed", "v_empty", "v_full"} | {f"{s}/band_{k}" for s in ("phi", "phi_stderr", "psi") for k in range(4)}
+    assert {k.removeprefix("spectral/") for k in logged if k.startswith("spectral/")} == expected
+    last = monitor.history[-1]
+    assert [float(logged[f"spectral/phi/band_{k}"]) for k in range(4)] == pytest.approx(last["phi"])
+    assert float(logged["spectral/srs"]) == pytest.approx(last["srs"])
+    assert sum(last["phi"]) == pytest.approx(last["v_full"] - last["v_empty"], abs=1e-9)
+
+
+def test_every_n_epochs(tmp_path: Path) -> None:
+    monitor = _monitor(every_n_epochs=2)
+    _trainer(tmp_path, [monitor], max_epochs=4).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
+    assert [r["epoch"] for r in monitor.history] == [1, 3]
+
+
+def test_checkpoint_monitors_srs_and_resume_continues_history(tmp_path: Path) -> None:
+    data = _data()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="spectral/srs", mode="max", save_last=True)
+    first = _monitor()
+    _trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(
+        SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=data
+    )
+    assert checkpoint.best_model_path
+    assert float(checkpoint.best_model_score) == pytest.approx(max(r["srs"] for r in first.history), rel=1e-6)
+    resumed = _monitor()
+    _trainer(tmp_path, [resumed, ModelCheckpoint(dirpath=tmp_path / "ckpt2")], max_epochs=3, enable_checkpointing=True).fit(
+        SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt")
+    )
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
+    assert resumed.history[:2] == first.history
+
+
+class _DictData(TensorDataset):
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        x, y = super().__getitem__(index)
+        return {"pixels": x, "target": y}
+
+
+class _DictModule(SmallCNNClassifier):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().training_step((batch["pixels"], batch["target"]), batch_idx)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().validation_step((batch["pixels"], batch["target"]), batch_idx)
+
+
+def _dict_loader() -> DataLoader:
+    return DataLoader(_DictData(torch.rand(16, 1, 16, 16), torch.randint(0, 4, (16,))), batch_size=8)
+
+
+def test_dict_batches_need_keys_and_say_so(tmp_path: Path) -> None:
+    model = _DictModule(in_channels=1, width=4, depth=2)
+    with pytest.raises(TypeError, match="batch_keys"):
+        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
+    monitor = _monitor(batch_keys=("pixels", "target"))
+    _trainer(tmp_path, [monitor], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
+    assert monitor.history and monitor.history[-1]["num_samples"] == 16
+
+
+class _DictOutput(SmallCNNClassifier):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {"logits": super().forward(x)}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self(batch[0])["logits"], batch[1])
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        return None
+
+
+def test_model_output_needs_transform_and_says_so(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="output_transform"):
+        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
+    monitor = _monitor(output_transform=_pick_logits)
+    _trainer(tmp_path, [monitor], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
+    assert len(monitor.history) == 1
+
+
+def _pick_logits(out: dict[str, torch.Tensor]) -> torch.Tensor:
+    return out["logits"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"every_n_epochs": 0}, ValueError, "every_n_epochs"),
+        ({"max_samples": 0}, ValueError, "max_samples"),
+        ({"fill": "mean"}, ValueError, "fill"),
+        ({"dataloader_idx": -1}, ValueError, "dataloader_idx"),
+        ({"batch_keys": ("image",)}, ValueError, "batch_keys"),
+        ({"batch_transform": "not callable"}, TypeError, "batch_transform"),
+    ],
+)
+def test_bad_configuration_fails_at_construction(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        _monitor(**kwargs)
+
+
+def test_figures_before_any_epoch_raise() -> None:
+    with pytest.raises(RuntimeError, match="no history"):
+        _monitor().figures()
+
+
+def test_no_warning_storm_on_single_device(tmp_path: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
+    assert not [w for w in caught if "iaside" in str(w.filename) or "Spectral" in str(w.message)]

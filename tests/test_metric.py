@@ -1,0 +1,98 @@
+"""SpectralImportance: accumulation over batches equals the one-shot functional result; validation; plot.
+
+Models and images are float64 so that results may be compared to 1e-10 whatever the batch split."""
+
+import pytest
+import torch
+from torch import nn
+
+from iaside_lightning import SpectralImportance, spectral_shapley
+
+
+def _model(channels: int = 1, classes: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 16 * 16, classes)).double()
+
+
+def _data(n: int = 12, channels: int = 1, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, channels, 16, 16, generator=g, dtype=torch.float64), torch.randint(0, 4, (n,), generator=g)
+
+
+@pytest.mark.parametrize("splits", [[12], [5, 7], [1, 3, 8], [4, 4, 4]])
+def test_accumulation_equals_one_shot_result(splits: list[int]) -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=4)
+    for chunk_x, chunk_y in zip(x.split(splits), y.split(splits)):
+        metric.update(model, chunk_x, chunk_y)
+    got = metric.compute()
+    want = spectral_shapley(model, x, y, num_bands=4)
+    torch.testing.assert_close(got.phi, want.phi, rtol=0, atol=1e-10)
+    torch.testing.assert_close(got.stderr, want.stderr, rtol=0, atol=1e-10)
+    torch.testing.assert_close(got.coalition_values, want.coalition_values, rtol=0, atol=1e-10)
+    assert got.num_samples == 12
+    assert float(got.srs) == pytest.approx(float(want.srs), abs=1e-10)
+
+
+def test_permute_fill_is_exact_for_the_same_batches() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=3, fill="permute", seed=3)
+    metric.update(model, x[:6], y[:6])
+    metric.update(model, x[6:], y[6:])
+    first = spectral_shapley(model, x[:6], y[:6], num_bands=3, fill="permute", seed=3)
+    second = spectral_shapley(model, x[6:], y[6:], num_bands=3, fill="permute", seed=3)
+    torch.testing.assert_close(metric.compute().phi, (first.phi + second.phi) / 2, rtol=0, atol=1e-10)
+
+
+def test_merged_states_equal_single_process() -> None:
+    """What DDP's "sum" reduction does: states of disjoint shards add up to the state of the whole."""
+    model, (x, y) = _model(), _data()
+    whole, left, right, empty = (SpectralImportance(num_bands=4) for _ in range(4))
+    whole.update(model, x, y)
+    left.update(model, x[:5], y[:5])
+    right.update(model, x[5:], y[5:])
+    left.merge_state(right)
+    left.merge_state(empty)  # a process that saw no sample
+    torch.testing.assert_close(left.compute().phi, whole.compute().phi, rtol=0, atol=1e-12)
+
+
+def test_update_under_inference_mode_and_reset() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=3)
+    with torch.inference_mode():
+        metric.update(model, x, y)
+    assert metric.compute().num_samples == 12
+    metric.reset()
+    assert float(metric.count) == 0
+
+
+def test_compute_without_samples_raises() -> None:
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="No sample"):
+        SpectralImportance(num_bands=3).compute()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"fill": "blur"}, "`fill`"),
+        ({"value": "logit"}, "`value`"),
+        ({"band_shape": "diamond"}, "`band_shape`"),
+        ({"num_bands": 1}, "`num_bands`"),
+        ({"num_bands": 13}, "max_coalitions"),
+        ({"beta": 1.5}, "`beta`"),
+        ({"chunk_size": 0}, "`chunk_size`"),
+        ({"num_bands": 3, "band_edges": [0.0, 0.5, 1.0]}, "num_bands \\+ 1"),
+    ],
+)
+def test_bad_options_fail_at_construction(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SpectralImportance(**kwargs)
+
+
+def test_plot_returns_figure_and_axis() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=4)
+    metric.update(model, x, y)
+    fig, ax = metric.plot()
+    assert fig is ax.figure
+    assert "cycles" in ax.get_xlabel().lower()
