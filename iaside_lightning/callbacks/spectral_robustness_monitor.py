@@ -208,7 +208,7 @@ class SpectralRobustnessMonitor(Callback):
         if not self.log_figures:
             return
         for tag, (fig, _) in self.figures().items():
-            loggers.log_figure(trainer, self.log_prefix + tag, fig, trainer.global_step)
+            loggers.log_figure(trainer, self.log_prefix + tag, fig, trainer.current_epoch)
 
     def figures(self) -> dict[str, tuple[Any, Any]]:
         """Figures of the history so far, as ``{tag: (fig, ax)}``: ``"frequency_response"`` (latest epoch, 95%

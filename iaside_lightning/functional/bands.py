@@ -117,8 +117,7 @@ def band_masks(
             raise ValueError(f"Image `{name}` must be a positive integer, got {size!r}.")
     r = band_edges(num_bands, edges)
     rho = normalized_radius(height, width, band_shape)
-    index = torch.bucketize(rho, r[1:-1], right=True)  # r_k <= rho < r_{k+1}; rho = 1 falls in the last band
-    masks = index[None] == torch.arange(num_bands)[:, None, None]
+    masks = _band_index(rho, r)[None] == torch.arange(num_bands)[:, None, None]
     empty = [k for k in range(num_bands) if not bool(masks[k].any())]
     if empty:
         smallest = _smallest_size(num_bands, band_shape, edges)
@@ -134,11 +133,18 @@ def _smallest_size(num_bands: int, band_shape: BandShape, edges: BandEdges) -> i
     """Smallest square image size for which every band is non-empty (for error messages)."""
     r = band_edges(num_bands, edges)
     for size in range(2, 4097):
-        rho = normalized_radius(size, size, band_shape)
-        index = torch.bucketize(rho, r[1:-1], right=True)
-        if torch.unique(index).numel() == num_bands:
+        if torch.unique(_band_index(normalized_radius(size, size, band_shape), r)).numel() == num_bands:
             return size
     return 4097
+
+
+def _band_index(rho: Tensor, edges: Tensor) -> Tensor:
+    """Band of every bin: ``k`` with ``r_k <= rho < r_{k+1}`` (``rho = 1`` in the last band).
+
+    A radius within 1e-9 below an edge counts as on it, so that rounding (e.g. ``3/6`` vs ``0.5``) cannot move a
+    bin that lies exactly on an edge into the band below.
+    """
+    return torch.bucketize(rho + 1e-9, edges[1:-1], right=True)
 
 
 def band_images(images: Tensor, masks: Tensor) -> Tensor:
