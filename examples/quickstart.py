@@ -29,9 +29,9 @@ PLANTED_BAND = 5
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--num-train", type=int, default=8192)
-    parser.add_argument("--max-samples", type=int, default=64, help="images analysed per validation epoch")
+    parser.add_argument("--max-samples", type=int, default=32, help="images analysed per validation epoch")
     parser.add_argument("--out-dir", default="outputs/quickstart", help="TensorBoard log directory")
     parser.add_argument("--figures-dir", default=None, help="also save the final figures as PNG files here")
     parser.add_argument("--no-monitor", action="store_true", help="train without the callback (for timing)")
@@ -52,7 +52,7 @@ def main() -> None:
     trainer = Trainer(
         max_epochs=args.epochs,
         accelerator="cpu",
-        logger=TensorBoardLogger(args.out_dir, name="", version="") if not args.no_monitor else False,
+        logger=TensorBoardLogger(args.out_dir, name="", version=""),
         callbacks=[] if args.no_monitor else [monitor],
         enable_checkpointing=False,
         enable_model_summary=False,

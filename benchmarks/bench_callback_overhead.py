@@ -1,0 +1,47 @@
+"""``fit`` time of the quick-start example with vs without the SpectralRobustnessMonitor (target: <= 1.15).
+
+Runs ``examples/quickstart.py`` alternately with and without ``--no-monitor`` (same data, model, logger and seed)
+and prints the ratio of median fit times measured in this one run.
+
+    python benchmarks/bench_callback_overhead.py            # full example, 2 repeats of each (~5 min on 2 cores)
+    python benchmarks/bench_callback_overhead.py --quick    # tiny settings, under a minute
+"""
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+
+
+def fit_seconds(extra: list[str]) -> float:
+    """Run the example once and return the fit time it prints."""
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE), "--out-dir", out, *extra], capture_output=True, text=True, check=True
+        )
+    return float(re.search(r"fit took ([0-9.]+) s", done.stdout).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings (2 epochs, 1024 images)")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    extra = ["--epochs", "2", "--num-train", "1024"] if args.quick else []
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
+        times["without"].append(fit_seconds([*extra, "--no-monitor"]))
+        times["with"].append(fit_seconds(extra))
+    for name, values in times.items():
+        print(f"fit {name:>7} monitor: median {statistics.median(values):.1f} s  ({', '.join(f'{v:.1f}' for v in values)})")
+    ratio = statistics.median(times["with"]) / statistics.median(times["without"])
+    print(f"with / without monitor: {ratio:.3f}  (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
