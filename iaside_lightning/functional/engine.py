@@ -10,11 +10,12 @@ from torch import Tensor, nn
 from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_masks
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill, coalition_chunks, coalition_matrix, fill_images
+from iaside_lightning.functional.estimators import Estimator, estimate_shapley, estimate_statistics, resolve_estimator
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
-from iaside_lightning.functional.shapley import shapley_statistics
+from iaside_lightning.functional.shapley import ShapleyStatistics, shapley_statistics
 from iaside_lightning.functional.values import VALUES, Value, check_logits, sample_values
 
-__all__ = ["coalition_values", "spectral_shapley"]
+__all__ = ["coalition_values", "spectral_shapley", "spectral_shapley_statistics"]
 
 #: Largest number of images in one forward pass chosen automatically (``chunk_size=None``).
 DEFAULT_FORWARD_IMAGES = 256
@@ -55,12 +56,14 @@ def coalition_values(
         >>> v.shape
         torch.Size([4, 8])
     """
-    _check_inputs(images, labels, fill, value, max_coalitions, num_bands)
+    _check_inputs(images, labels, fill, value)
     masks = band_masks(images.shape[-2], images.shape[-1], num_bands, band_shape, band_edges).to(images.device)
     if coalitions is None:
+        _check_enumerable(num_bands, max_coalitions)
         coalitions = coalition_matrix(num_bands, device=images.device)
     elif coalitions.ndim != 2 or coalitions.shape[1] != num_bands:
         raise ValueError(f"`coalitions` must have shape [N, num_bands={num_bands}], got {tuple(coalitions.shape)}.")
+    coalitions = coalitions.to(images.device)
     norm = _normalization(normalization, images)
     batch = images.shape[0]
     transform = output_transform if output_transform is not None else (lambda out: out)
@@ -73,7 +76,7 @@ def coalition_values(
         out[:, is_full] = sample_values(full, labels, value)[:, None]
         todo &= ~is_full
     with _evaluating(model):
-        pixels = images if norm is None else images.float() * norm[1][:, None, None] + norm[0][:, None, None]
+        pixels = images if norm is None else images.to(norm[0].dtype) * norm[1][:, None, None] + norm[0][:, None, None]
         bands = band_images(pixels, masks)
         fills = fill_images(bands, masks, fill, seed)
         pending = coalitions[todo]
@@ -106,8 +109,9 @@ def spectral_shapley(
     max_coalitions: int = 4096,
     beta: float = 0.75,
     seed: int = 0,
+    estimator: Estimator = "auto",
 ) -> SpectralShapleyResult:
-    """Exact I-ASIDE spectral Shapley values of a classifier on a batch of labelled images.
+    """I-ASIDE spectral Shapley values of a classifier on a batch of labelled images, exact or sampled.
 
     Each of ``M`` frequency bands of the 2-D spectrum is a player; coalition ``S`` is the image that keeps only the
     bands in ``S`` (absent bands replaced by ``fill``); its worth is the mean ``value`` of the true label. The model
@@ -117,7 +121,7 @@ def spectral_shapley(
         model: classifier mapping ``[N, C, H, W]`` images to ``[N, K]`` logits (see ``output_transform``).
         images: float tensor ``[B, C, H, W]``, as the model expects it (any H, W; 16/32/64-bit floats).
         labels: integer tensor ``[B]`` of true classes in ``[0, K)``.
-        num_bands: number of bands ``M`` (2^M coalitions are evaluated per image).
+        num_bands: number of bands ``M`` (exact enumeration evaluates 2^M coalitions per image).
         band_shape: ``"square"`` (``max(|f_y|, |f_x|)``, the paper's) or ``"circle"`` (radial frequency).
         band_edges: ``"linear"``, ``"log"`` or an increasing sequence of ``M + 1`` normalised radii from 0 to 1.
         fill: what replaces absent bands: ``"zero"``, ``"permute"`` (the same band of another image of the batch)
@@ -130,13 +134,20 @@ def spectral_shapley(
         output_transform: maps the model output to logits, e.g. ``lambda out: out["logits"]``.
         chunk_size: coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in
             256 images and 256 MiB. Results do not depend on it.
-        max_coalitions: refuse exact enumeration when ``2^M`` exceeds this.
+        max_coalitions: budget of coalitions evaluated per image: ``estimator="exact"`` refuses ``2^M`` above it,
+            ``"auto"`` samples above it, the samplers spend at most this many.
         beta: decay of the band weights of the spectral robustness score.
-        seed: seed of the ``"permute"`` derangement and the ``"noise"`` fill.
+        seed: seed of the ``"permute"`` derangement, the ``"noise"`` fill and the sampled coalitions. When
+            combining sampled batches, give every batch (and process) its own seed: their errors are then
+            independent and their variances add up.
+        estimator: ``"exact"`` (all ``2^M`` coalitions), ``"kernel"`` (KernelSHAP, consistent), ``"permutation"``
+            (antithetic permutations, unbiased) or ``"auto"``: exact when ``2^M <= max_coalitions`` (so every call
+            that enumerated before still does), else ``"kernel"``. See docs/estimators.md.
 
     Returns:
-        :class:`~iaside_lightning.functional.result.SpectralShapleyResult` with ``phi``, ``stderr``, ``psi``,
-        ``srs``, ``srs_signed``, ``v_empty``, ``v_full`` and the band edges in cycles per pixel.
+        :class:`~iaside_lightning.functional.result.SpectralShapleyResult` with ``phi``, ``stderr``,
+        ``estimator_stderr``, ``psi``, ``srs``, ``srs_signed``, ``v_empty``, ``v_full`` and the band edges in cycles
+        per pixel; sampled estimators leave ``coalition_values`` as ``None``.
 
     Raises:
         TypeError: if images, labels or the model output have the wrong type.
@@ -153,11 +164,14 @@ def spectral_shapley(
         >>> bool(torch.isclose(result.phi.sum(), result.v_full - result.v_empty))  # efficiency
         True
     """
-    values = coalition_values(
+    stats = spectral_shapley_statistics(
         model,
         images,
         labels,
         num_bands=num_bands,
+        estimator=estimator,
+        max_coalitions=max_coalitions,
+        seed=seed,
         band_shape=band_shape,
         band_edges=band_edges,
         fill=fill,
@@ -166,13 +180,46 @@ def spectral_shapley(
         logits=logits,
         output_transform=output_transform,
         chunk_size=chunk_size,
-        max_coalitions=max_coalitions,
-        seed=seed,
     )
-    return compute_result(shapley_statistics(values), make_band_edges(num_bands, band_edges), beta)
+    return compute_result(stats, make_band_edges(num_bands, band_edges), beta)
 
 
-def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str, max_coalitions: int, num_bands: int) -> None:
+def spectral_shapley_statistics(
+    model: Callable[[Tensor], Any],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    num_bands: int = 8,
+    estimator: Estimator = "auto",
+    max_coalitions: int = 4096,
+    seed: int = 0,
+    **options: Any,
+) -> ShapleyStatistics:
+    """Summable statistics of one batch (exact or sampled), to add over batches and pass to ``compute_result``.
+
+    ``num_bands``, ``estimator``, ``max_coalitions`` and ``seed`` are those of :func:`spectral_shapley`; ``options``
+    are the other keyword arguments of :func:`coalition_values` (``fill``, ``logits``, ``chunk_size``, ...).
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 3))
+        >>> images, labels = torch.rand(2, 1, 32, 32), torch.tensor([0, 2])
+        >>> stats = spectral_shapley_statistics(model, images, labels, estimator="kernel", max_coalitions=300,
+        ...                                     num_bands=12)
+        >>> stats.phi_sum.shape, stats.value_sum.shape, stats.estimator_var_sum.shape
+        (torch.Size([12]), torch.Size([2]), torch.Size([12]))
+    """
+    chosen = resolve_estimator(estimator, num_bands, max_coalitions)
+    options.update(num_bands=num_bands, seed=seed)
+    if chosen == "exact":
+        return shapley_statistics(coalition_values(model, images, labels, max_coalitions=max_coalitions, **options))
+
+    def oracle(coalitions: Tensor) -> Tensor:
+        return coalition_values(model, images, labels, coalitions=coalitions, **options)
+
+    return estimate_statistics(estimate_shapley(oracle, num_bands, chosen, max_coalitions, seed))
+
+
+def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str) -> None:
     if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise TypeError(f"`images` must be a 4-D floating-point tensor [B, C, H, W], got {shape}.")
@@ -189,13 +236,17 @@ def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str, max_coa
         raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
     if value not in VALUES:
         raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("`images` contains NaN or infinite values.")
+
+
+def _check_enumerable(num_bands: int, max_coalitions: int) -> None:
     if isinstance(num_bands, int) and num_bands >= 2 and 2**num_bands > max_coalitions:
         raise ValueError(
             f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
-            f"above max_coalitions={max_coalitions}. Use fewer bands or raise `max_coalitions`."
+            f"above max_coalitions={max_coalitions}. Use fewer bands, raise `max_coalitions`, or sample with "
+            "estimator='kernel', 'permutation' or 'auto'."
         )
-    if not bool(torch.isfinite(images).all()):
-        raise ValueError("`images` contains NaN or infinite values.")
 
 
 def _check_label_range(labels: Tensor, num_classes: int) -> None:
@@ -212,7 +263,8 @@ def _normalization(
     if normalization is None:
         return None
     try:
-        mean, std = (torch.as_tensor(v, dtype=torch.float32, device=images.device).reshape(-1) for v in normalization)
+        work = torch.float64 if images.dtype == torch.float64 else torch.float32
+        mean, std = (torch.as_tensor(v, dtype=work, device=images.device).reshape(-1) for v in normalization)
     except (TypeError, ValueError) as err:
         raise ValueError(f"`normalization` must be a pair (mean, std) of per-channel sequences, got {normalization!r}.") from err
     channels = images.shape[1]

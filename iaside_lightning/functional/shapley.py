@@ -6,7 +6,7 @@ therefore sufficient statistics that reduce exactly across processes by summatio
 """
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -63,10 +63,12 @@ def per_sample_shapley(values: Tensor) -> Tensor:
 class ShapleyStatistics(NamedTuple):
     """Sums over samples that determine the result exactly; add two of them to merge disjoint sample sets."""
 
-    phi_sum: Tensor  #: ``[M]`` sum of per-sample Shapley values
+    phi_sum: Tensor  #: ``[M]`` sum of per-sample Shapley values (or of their estimates)
     phi_sq_sum: Tensor  #: ``[M]`` sum of their squares (for standard errors)
-    value_sum: Tensor  #: ``[2^M]`` sum of coalition values (exact enumeration)
+    value_sum: Tensor  #: ``[2^M]`` sum of coalition values (exact); ``[2]``: empty and full only (sampled)
     count: Tensor  #: scalar number of samples
+    #: ``[M]`` sum over batches of the estimator's variance of each batch's ``phi`` sum; ``None`` means zero (exact)
+    estimator_var_sum: Optional[Tensor] = None
 
 
 def shapley_statistics(values: Tensor) -> ShapleyStatistics:
@@ -77,9 +79,10 @@ def shapley_statistics(values: Tensor) -> ShapleyStatistics:
         phi_sq_sum=phi.pow(2).sum(0),
         value_sum=values.to(torch.float64).sum(0),
         count=torch.tensor(float(values.shape[0]), dtype=torch.float64, device=values.device),
+        estimator_var_sum=phi.new_zeros(phi.shape[1]),
     )
 
 
 def sum_statistics(first: ShapleyStatistics, second: ShapleyStatistics) -> ShapleyStatistics:
     """Statistics of the union of two disjoint sample sets."""
-    return ShapleyStatistics(*(a + b for a, b in zip(first, second)))
+    return ShapleyStatistics(*(b if a is None else a if b is None else a + b for a, b in zip(first, second)))

@@ -1,0 +1,28 @@
+"""Shapley value estimators on a value oracle: exact enumeration, antithetic permutations, KernelSHAP.
+
+See docs/estimators.md for their accuracy, their standard errors and how batches combine.
+"""
+
+from iaside_lightning.functional.estimators.dispatch import ESTIMATORS, Estimator, estimate_shapley, resolve_estimator
+from iaside_lightning.functional.estimators.estimate import (
+    ShapleyEstimate,
+    ValueOracle,
+    estimate_statistics,
+    evaluate_coalitions,
+)
+from iaside_lightning.functional.estimators.kernel import kernel_shapley
+from iaside_lightning.functional.estimators.permutation import permutation_pairs, permutation_shapley
+
+__all__ = [
+    "ESTIMATORS",
+    "Estimator",
+    "ShapleyEstimate",
+    "ValueOracle",
+    "estimate_shapley",
+    "estimate_statistics",
+    "evaluate_coalitions",
+    "kernel_shapley",
+    "permutation_pairs",
+    "permutation_shapley",
+    "resolve_estimator",
+]
