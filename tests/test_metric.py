@@ -40,7 +40,7 @@ def test_permute_fill_is_exact_for_the_same_batches() -> None:
     metric.update(model, x[:6], y[:6])
     metric.update(model, x[6:], y[6:])
     first = spectral_shapley(model, x[:6], y[:6], num_bands=3, fill="permute", seed=3)
-    second = spectral_shapley(model, x[6:], y[6:], num_bands=3, fill="permute", seed=3)
+    second = spectral_shapley(model, x[6:], y[6:], num_bands=3, fill="permute", seed=4)  # batch i: seed + i
     torch.testing.assert_close(metric.compute().phi, (first.phi + second.phi) / 2, rtol=0, atol=1e-10)
 
 
@@ -78,7 +78,8 @@ def test_compute_without_samples_raises() -> None:
         ({"value": "logit"}, "`value`"),
         ({"band_shape": "diamond"}, "`band_shape`"),
         ({"num_bands": 1}, "`num_bands`"),
-        ({"num_bands": 13}, "max_coalitions"),
+        ({"num_bands": 13, "estimator": "exact"}, "max_coalitions"),
+        ({"estimator": "shapley"}, "`estimator`"),
         ({"beta": 1.5}, "`beta`"),
         ({"chunk_size": 0}, "`chunk_size`"),
         ({"num_bands": 3, "band_edges": [0.0, 0.5, 1.0]}, "num_bands \\+ 1"),
@@ -87,6 +88,20 @@ def test_compute_without_samples_raises() -> None:
 def test_bad_options_fail_at_construction(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SpectralImportance(**kwargs)
+
+
+def test_sampled_estimator_accumulates_with_estimator_error() -> None:
+    """Above the budget, "auto" samples (KernelSHAP): states stay fixed-shape sums, errors include the sampler's."""
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=6, max_coalitions=40)
+    assert metric.estimator == "kernel" and metric.value_sum.shape == (2,)
+    metric.update(model, x[:6], y[:6])
+    metric.update(model, x[6:], y[6:])
+    got = metric.compute()
+    exact = spectral_shapley(model, x, y, num_bands=6)
+    assert got.coalition_values is None and bool((got.estimator_stderr > 0).all())
+    assert float(got.phi.sum()) == pytest.approx(float(exact.v_full - exact.v_empty), abs=1e-9)  # efficiency
+    assert float((got.phi - exact.phi).abs().max()) <= 4 * float(got.estimator_stderr.max()) + 1e-9
 
 
 def test_plot_returns_figure_and_axis() -> None:

@@ -14,6 +14,7 @@ from typing_extensions import override
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.coalitions import Fill
+from iaside_lightning.functional.estimators import Estimator
 from iaside_lightning.functional.result import SpectralShapleyResult
 from iaside_lightning.functional.values import Value
 from iaside_lightning.metrics.spectral_importance import SpectralImportance
@@ -24,8 +25,8 @@ __all__ = ["SpectralRobustnessMonitor"]
 class SpectralRobustnessMonitor(Callback):
     """Track how much predictive power the model draws from each frequency band, every validation epoch.
 
-    During validation the callback evaluates all ``2^M`` band coalitions of (up to ``max_samples`` of) the
-    validation images with the model in eval mode and accumulates them in a
+    During validation the callback evaluates the band coalitions (all ``2^M``, or a KernelSHAP sample within
+    ``max_coalitions`` for large ``M``) of (up to ``max_samples`` of) the validation images with the model in eval mode and accumulates them in a
     :class:`~iaside_lightning.metrics.SpectralImportance` metric, synchronised exactly across processes. At the end of
     the validation epoch it logs through the LightningModule (so ``ModelCheckpoint``/``EarlyStopping`` can monitor
     e.g. ``"spectral/srs"``): ``phi/band_k``, ``phi_stderr/band_k``, ``psi/band_k``, ``srs``, ``srs_signed``,
@@ -54,7 +55,10 @@ class SpectralRobustnessMonitor(Callback):
         log_prefix: prefix of every logged key and figure tag.
         log_figures: log the frequency response, heat map and SRS figures.
         chunk_size: coalitions per forward pass (default: automatic).
-        seed: seed of the ``"permute"`` and ``"noise"`` fills.
+        estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``, ``"kernel"``
+            or ``"permutation"``.
+        max_coalitions: coalitions evaluated per image at most (the cost knob for large ``num_bands``).
+        seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers.
 
     Raises:
         ValueError: for an invalid option (at construction) and for an unreadable batch or model output (at the first
@@ -84,6 +88,8 @@ class SpectralRobustnessMonitor(Callback):
         log_prefix: str = "spectral/",
         log_figures: bool = True,
         chunk_size: Optional[int] = None,
+        estimator: Estimator = "auto",
+        max_coalitions: int = 4096,
         seed: int = 0,
     ) -> None:
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
@@ -102,6 +108,8 @@ class SpectralRobustnessMonitor(Callback):
             output_transform=output_transform,
             beta=beta,
             chunk_size=chunk_size,
+            estimator=estimator,
+            max_coalitions=max_coalitions,
             seed=seed,
         )
         self.unpack = BatchUnpacker(batch_transform, batch_keys)

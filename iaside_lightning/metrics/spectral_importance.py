@@ -10,9 +10,10 @@ from torchmetrics import Metric
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
-from iaside_lightning.functional.engine import coalition_values
+from iaside_lightning.functional.engine import spectral_shapley_statistics
+from iaside_lightning.functional.estimators import Estimator, resolve_estimator
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
-from iaside_lightning.functional.shapley import ShapleyStatistics, shapley_statistics
+from iaside_lightning.functional.shapley import ShapleyStatistics
 from iaside_lightning.functional.values import VALUES, Value
 
 __all__ = ["SpectralImportance"]
@@ -21,12 +22,12 @@ __all__ = ["SpectralImportance"]
 class SpectralImportance(Metric):
     """Spectral importance (I-ASIDE Shapley values over frequency bands) of a classifier, accumulated over batches.
 
-    ``update(model, images, labels)`` evaluates the ``2^M`` band coalitions of every image and adds the per-sample
-    Shapley values to fixed-shape sum states; ``compute()`` returns a
+    ``update(model, images, labels)`` evaluates the band coalitions of every image (all ``2^M`` of them, or a sampled
+    subset within ``max_coalitions`` for large ``M``) and adds the per-sample Shapley values to fixed-shape sum states; ``compute()`` returns a
     :class:`~iaside_lightning.functional.result.SpectralShapleyResult`. All states are sums reduced with ``"sum"``,
     so the result after synchronisation is exactly the single-process result however the samples were split across
-    processes (including a process that saw none) for ``fill="zero"``; with ``"permute"``/``"noise"`` the fill of a
-    sample depends on its batch, so the result is exact for the same batches.
+    processes (including a process that saw none) for ``fill="zero"`` with exact enumeration; the ``"permute"`` and
+    ``"noise"`` fills and the samplers depend on the batch and its seed, so they agree for the same batches and seeds.
 
     Args:
         num_bands: number of frequency bands ``M``.
@@ -38,8 +39,12 @@ class SpectralImportance(Metric):
         output_transform: maps the model output to ``[N, K]`` logits.
         beta: decay of the band weights of the spectral robustness score.
         chunk_size: coalitions per forward pass (default: automatic).
-        max_coalitions: largest ``2^M`` accepted.
-        seed: seed of the ``"permute"`` and ``"noise"`` fills.
+        max_coalitions: coalitions evaluated per image at most: ``"exact"`` refuses ``2^M`` above it, ``"auto"``
+            samples above it.
+        estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``,
+            ``"kernel"`` or ``"permutation"``; see docs/estimators.md.
+        seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers; batch ``i`` of process ``r`` uses
+            ``seed + i + 1_000_003 * r``, so that sampling errors of batches are independent.
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``).
 
     Example:
@@ -62,6 +67,7 @@ class SpectralImportance(Metric):
     phi_sq_sum: Tensor
     value_sum: Tensor
     count: Tensor
+    estimator_var_sum: Tensor
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class SpectralImportance(Metric):
         beta: float = 0.75,
         chunk_size: Optional[int] = None,
         max_coalitions: int = 4096,
+        estimator: Estimator = "auto",
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -88,10 +95,11 @@ class SpectralImportance(Metric):
             raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
         if not 0.0 < beta < 1.0:
             raise ValueError(f"`beta` must lie in (0, 1), got {beta!r}.")
-        if 2**num_bands > max_coalitions:
+        self.estimator = resolve_estimator(estimator, num_bands, max_coalitions)
+        if self.estimator == "exact" and 2**num_bands > max_coalitions:
             raise ValueError(
-                f"num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, above "
-                f"max_coalitions={max_coalitions}. Use fewer bands or raise `max_coalitions`."
+                f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
+                f"above max_coalitions={max_coalitions}. Raise `max_coalitions`, or use estimator='auto'/'kernel'."
             )
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"`chunk_size` must be a positive number of coalitions or None, got {chunk_size!r}.")
@@ -107,13 +115,17 @@ class SpectralImportance(Metric):
             "output_transform": output_transform,
             "chunk_size": chunk_size,
             "max_coalitions": max_coalitions,
-            "seed": seed,
+            "estimator": self.estimator,
         }
+        self.seed = seed
+        self._batches = 0
         zeros = torch.zeros
         self.add_state("phi_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("phi_sq_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("value_sum", default=zeros(2**num_bands, dtype=torch.float64), dist_reduce_fx="sum")
+        num_values = 2**num_bands if self.estimator == "exact" else 2  # sampled: v(empty) and v(full) only
+        self.add_state("value_sum", default=zeros(num_values, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("estimator_var_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, model: Callable[[Tensor], Any], images: Tensor, labels: Tensor, logits: Optional[Tensor] = None) -> None:
         """Evaluate every band coalition of ``images`` with ``model`` and add the per-sample statistics.
@@ -124,13 +136,19 @@ class SpectralImportance(Metric):
             labels: ``[B]`` integer class labels.
             logits: the model's logits on ``images`` if already computed (reused for the full coalition).
         """
-        values = coalition_values(model, images, labels, logits=logits, **self.engine_kwargs)
-        stats = shapley_statistics(values.to(self.phi_sum.device))
+        rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+        seed = self.seed + self._batches + 1_000_003 * rank
+        self._batches += 1
+        stats = spectral_shapley_statistics(model, images, labels, logits=logits, seed=seed, **self.engine_kwargs)
+        stats = stats._replace(estimator_var_sum=stats.estimator_var_sum if stats.estimator_var_sum is not None else 0.0)
         # Out of place: validation may run under torch.inference_mode.
-        self.phi_sum = self.phi_sum + stats.phi_sum
-        self.phi_sq_sum = self.phi_sq_sum + stats.phi_sq_sum
-        self.value_sum = self.value_sum + stats.value_sum
-        self.count = self.count + stats.count
+        for name, value in zip(ShapleyStatistics._fields, stats):
+            setattr(self, name, getattr(self, name) + torch.as_tensor(value, dtype=torch.float64).to(self.count.device))
+
+    def reset(self) -> None:
+        """Reset the states and the batch counter that derives per-batch seeds."""
+        super().reset()
+        self._batches = 0
 
     def compute(self) -> SpectralShapleyResult:
         """The spectral Shapley result of all samples seen (across processes after synchronisation).
@@ -138,7 +156,7 @@ class SpectralImportance(Metric):
         Raises:
             ValueError: if no sample was seen.
         """
-        stats = ShapleyStatistics(self.phi_sum, self.phi_sq_sum, self.value_sum, self.count)
+        stats = ShapleyStatistics(*(getattr(self, name) for name in ShapleyStatistics._fields))
         return compute_result(stats, self._edges, self.beta)
 
     def plot(self, val: Optional[SpectralShapleyResult] = None, ax: Optional[Any] = None) -> tuple[Any, Any]:
