@@ -80,6 +80,7 @@ def test_compute_without_samples_raises() -> None:
         ({"num_bands": 1}, "`num_bands`"),
         ({"num_bands": 13, "estimator": "exact"}, "max_coalitions"),
         ({"estimator": "shapley"}, "`estimator`"),
+        ({"autocast": "int8"}, "`autocast`"),
         ({"beta": 1.5}, "`beta`"),
         ({"chunk_size": 0}, "`chunk_size`"),
         ({"num_bands": 3, "band_edges": [0.0, 0.5, 1.0]}, "num_bands \\+ 1"),
@@ -111,3 +112,33 @@ def test_plot_returns_figure_and_axis() -> None:
     fig, ax = metric.plot()
     assert fig is ax.figure
     assert "cycles" in ax.get_xlabel().lower()
+
+
+def test_autocast_and_channels_last_passthrough() -> None:
+    """Coalition images follow the batch's layout; autocast runs the forward passes in reduced precision."""
+    seen: list[bool] = []
+
+    class Spy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.head = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+            return self.head(self.conv(x).mean(dim=(2, 3)))
+
+    x, y = _data(channels=3)
+    x = x.float()
+    model = Spy()
+    plain = spectral_shapley(model, x, y, num_bands=3)
+    assert seen and not any(seen)
+    seen.clear()
+    layout = spectral_shapley(model, x.contiguous(memory_format=torch.channels_last), y, num_bands=3)
+    assert seen and all(seen)
+    torch.testing.assert_close(layout.phi, plain.phi, rtol=0, atol=1e-5)
+    reduced = spectral_shapley(model, x, y, num_bands=3, autocast="bfloat16")
+    assert float((reduced.phi - plain.phi).abs().max()) < 0.05 * float(plain.phi.abs().max()) + 1e-3
+    with pytest.raises(ValueError, match="autocast"):
+        spectral_shapley(model, x, y, num_bands=3, autocast="int8")  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing_extensions import override
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.coalitions import Fill
+from iaside_lightning.functional.engine import Autocast
 from iaside_lightning.functional.estimators import Estimator
 from iaside_lightning.functional.result import SpectralShapleyResult
 from iaside_lightning.functional.values import Value
@@ -58,6 +59,7 @@ class SpectralRobustnessMonitor(Callback):
         estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``, ``"kernel"``
             or ``"permutation"``.
         max_coalitions: coalitions evaluated per image at most (the cost knob for large ``num_bands``).
+        autocast: run the coalition forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"``.
         seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers.
 
     Raises:
@@ -89,6 +91,7 @@ class SpectralRobustnessMonitor(Callback):
         log_figures: bool = True,
         chunk_size: Optional[int] = None,
         estimator: Estimator = "auto",
+        autocast: Optional[Autocast] = None,
         max_coalitions: int = 4096,
         seed: int = 0,
     ) -> None:
@@ -110,6 +113,7 @@ class SpectralRobustnessMonitor(Callback):
             chunk_size=chunk_size,
             estimator=estimator,
             max_coalitions=max_coalitions,
+            autocast=autocast,
             seed=seed,
         )
         self.unpack = BatchUnpacker(batch_transform, batch_keys)

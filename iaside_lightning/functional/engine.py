@@ -1,8 +1,8 @@
 """The one-call entry point: coalition values of a model on a batch, and spectral Shapley values from them."""
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator, Literal, Optional
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +16,9 @@ from iaside_lightning.functional.shapley import ShapleyStatistics, shapley_stati
 from iaside_lightning.functional.values import VALUES, Value, check_logits, sample_values
 
 __all__ = ["coalition_values", "spectral_shapley", "spectral_shapley_statistics"]
+
+Autocast = Literal["bfloat16", "float16"]
+AUTOCAST_DTYPES = ("bfloat16", "float16")
 
 #: Largest number of images in one forward pass chosen automatically (``chunk_size=None``).
 DEFAULT_FORWARD_IMAGES = 256
@@ -40,6 +43,7 @@ def coalition_values(
     chunk_size: Optional[int] = None,
     max_coalitions: int = 4096,
     seed: int = 0,
+    autocast: Optional[Autocast] = None,
 ) -> Tensor:
     """Per-sample values ``v_i(S)`` of every coalition ``S`` of frequency bands.
 
@@ -84,8 +88,11 @@ def coalition_values(
         if size < 1:
             raise ValueError(f"`chunk_size` must be a positive number of coalitions per forward pass, got {size}.")
         columns = todo.nonzero().squeeze(1)
+        layout = torch.channels_last if _is_channels_last(images) else torch.contiguous_format
         for rows, chunk in coalition_chunks(bands, fills, pending, size, norm, dtype=images.dtype):
-            result = check_logits(transform(model(chunk)), chunk.shape[0], "model output on coalition images")
+            with _autocast(autocast, images.device):
+                output = model(chunk.contiguous(memory_format=layout))
+            result = check_logits(transform(output), chunk.shape[0], "model output on coalition images")
             _check_label_range(labels, result.shape[1])
             values = sample_values(result, labels.repeat(rows.stop - rows.start), value)
             out[:, columns[rows]] = values.reshape(-1, batch).T
@@ -110,6 +117,7 @@ def spectral_shapley(
     beta: float = 0.75,
     seed: int = 0,
     estimator: Estimator = "auto",
+    autocast: Optional[Autocast] = None,
 ) -> SpectralShapleyResult:
     """I-ASIDE spectral Shapley values of a classifier on a batch of labelled images, exact or sampled.
 
@@ -140,6 +148,9 @@ def spectral_shapley(
         seed: seed of the ``"permute"`` derangement, the ``"noise"`` fill and the sampled coalitions. When
             combining sampled batches, give every batch (and process) its own seed: their errors are then
             independent and their variances add up.
+        autocast: run the model's forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"`` (for
+            GPUs; values are still computed in float64 from the logits). Batches in ``channels_last`` layout pass
+            their coalition images to the model in that layout too.
         estimator: ``"exact"`` (all ``2^M`` coalitions), ``"kernel"`` (KernelSHAP, consistent), ``"permutation"``
             (antithetic permutations, unbiased) or ``"auto"``: exact when ``2^M <= max_coalitions`` (so every call
             that enumerated before still does), else ``"kernel"``. See docs/estimators.md.
@@ -180,6 +191,7 @@ def spectral_shapley(
         logits=logits,
         output_transform=output_transform,
         chunk_size=chunk_size,
+        autocast=autocast,
     )
     return compute_result(stats, make_band_edges(num_bands, band_edges), beta)
 
@@ -278,6 +290,20 @@ def _normalization(
             f"{normalization!r}."
         )
     return mean, std
+
+
+def _is_channels_last(images: Tensor) -> bool:
+    """Whether the batch arrived in ``channels_last`` layout (coalition images are then passed the same way)."""
+    return images.shape[1] > 1 and images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
+
+
+def _autocast(dtype: Optional[str], device: torch.device) -> Any:
+    """``torch.autocast`` to ``dtype`` on ``device``, or a no-op context for ``None``."""
+    if dtype is None:
+        return nullcontext()
+    if dtype not in AUTOCAST_DTYPES:
+        raise ValueError(f"`autocast` must be None, 'bfloat16' or 'float16', got {dtype!r}.")
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
 
 
 def _auto_chunk_size(bands: Tensor, num_coalitions: int) -> int:

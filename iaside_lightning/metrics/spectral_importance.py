@@ -10,7 +10,7 @@ from torchmetrics import Metric
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
-from iaside_lightning.functional.engine import spectral_shapley_statistics
+from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
 from iaside_lightning.functional.estimators import Estimator, resolve_estimator
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
@@ -45,6 +45,7 @@ class SpectralImportance(Metric):
             ``"kernel"`` or ``"permutation"``; see docs/estimators.md.
         seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers; batch ``i`` of process ``r`` uses
             ``seed + i + 1_000_003 * r``, so that sampling errors of batches are independent.
+        autocast: run the forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"`` (GPU).
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``).
 
     Example:
@@ -82,6 +83,7 @@ class SpectralImportance(Metric):
         chunk_size: Optional[int] = None,
         max_coalitions: int = 4096,
         estimator: Estimator = "auto",
+        autocast: Optional[Autocast] = None,
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -101,6 +103,8 @@ class SpectralImportance(Metric):
                 f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
                 f"above max_coalitions={max_coalitions}. Raise `max_coalitions`, or use estimator='auto'/'kernel'."
             )
+        if autocast is not None and autocast not in AUTOCAST_DTYPES:
+            raise ValueError(f"`autocast` must be None or one of {AUTOCAST_DTYPES}, got {autocast!r}.")
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"`chunk_size` must be a positive number of coalitions or None, got {chunk_size!r}.")
         self.num_bands = num_bands
@@ -116,6 +120,7 @@ class SpectralImportance(Metric):
             "chunk_size": chunk_size,
             "max_coalitions": max_coalitions,
             "estimator": self.estimator,
+            "autocast": autocast,
         }
         self.seed = seed
         self._batches = 0
