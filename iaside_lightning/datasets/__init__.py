@@ -1,6 +1,22 @@
-"""Data sets with known ground truth for testing and demonstrating spectral importance."""
+"""Data sets: planted-band synthetic images with known ground truth, real MNIST digits (MNIST-5k) and
+loaders for CIFAR-10 or image folders already on disk."""
 
+from iaside_lightning.datasets.local import CIFAR10_NORMALIZATION, LocalImageDataModule, load_cifar10, load_image_folder
+from iaside_lightning.datasets.mnist5k import MNIST5kDataModule, load_mnist5k
 from iaside_lightning.datasets.planted import PlantedBandDataset, make_planted_band_images
 from iaside_lightning.datasets.planted_datamodule import PlantedBandDataModule
+from iaside_lightning.datasets.splits import stratified_split, symmetric_label_noise
 
-__all__ = ["PlantedBandDataModule", "PlantedBandDataset", "make_planted_band_images"]
+__all__ = [
+    "CIFAR10_NORMALIZATION",
+    "LocalImageDataModule",
+    "MNIST5kDataModule",
+    "PlantedBandDataModule",
+    "PlantedBandDataset",
+    "load_cifar10",
+    "load_image_folder",
+    "load_mnist5k",
+    "make_planted_band_images",
+    "stratified_split",
+    "symmetric_label_noise",
+]
