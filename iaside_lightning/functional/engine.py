@@ -22,8 +22,8 @@ AUTOCAST_DTYPES = ("bfloat16", "float16")
 
 #: Largest number of images in one forward pass chosen automatically (``chunk_size=None``).
 DEFAULT_FORWARD_IMAGES = 256
-#: Largest size in bytes of one chunk of coalition images chosen automatically.
-DEFAULT_CHUNK_BYTES = 256 * 2**20
+#: Largest size in bytes of one chunk of coalition images chosen automatically (bigger chunks cost page faults).
+DEFAULT_CHUNK_BYTES = 32 * 2**20
 
 
 def coalition_values(
@@ -141,7 +141,8 @@ def spectral_shapley(
             full coalition.
         output_transform: maps the model output to logits, e.g. ``lambda out: out["logits"]``.
         chunk_size: coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in
-            256 images and 256 MiB. Results do not depend on it.
+            256 images and 32 MiB of coalition images (larger chunks only add page faults on a CPU; see
+            docs/benchmarks.md). Results do not depend on it.
         max_coalitions: budget of coalitions evaluated per image: ``estimator="exact"`` refuses ``2^M`` above it,
             ``"auto"`` samples above it, the samplers spend at most this many.
         beta: decay of the band weights of the spectral robustness score.
