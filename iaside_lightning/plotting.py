@@ -1,4 +1,4 @@
-"""Figures of spectral importance: frequency response, band x epoch heat map and SRS curve.
+"""Figures of spectral importance: frequency response, band x epoch heat map, SRS curve and spectral SNR.
 
 Every function draws with the object-oriented :class:`matplotlib.figure.Figure` API (never ``pyplot``'s global
 state, so nothing leaks and no GUI backend is needed), accepts ``ax=None`` and returns ``(fig, ax)`` like
@@ -8,7 +8,7 @@ equal-width bands are assumed. The caller owns the figure; close it with ``matpl
 it was registered with pyplot, otherwise simply drop the reference.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_band_epoch_heatmap", "plot_frequency_response", "plot_srs_curve"]
+__all__ = ["plot_band_epoch_heatmap", "plot_frequency_response", "plot_spectral_snr", "plot_srs_curve"]
 
 ArrayLike = Union[Tensor, np.ndarray, Sequence[float]]
 
@@ -71,17 +71,7 @@ def plot_frequency_response(
     centres = (edges[1:] + edges[:-1]) / 2
     ax.errorbar(centres, values, yerr=errors, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
     _zero_line(ax)
-    widths = np.diff(edges)
-    if widths.max() > 4 * widths.min():  # e.g. ``band_edges="log"``: equal spacing needs a log axis
-        ax.set_xscale("log")
-        ax.set_xlim(centres[0] * np.sqrt(centres[0] / centres[1]), edges[-1])
-    else:
-        ax.set_xlim(edges[0], edges[-1])
-    ax.set_xticks(centres, _band_labels(edges), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
-    ax.set_xticks(edges[1:-1], [""] * (edges.size - 2), minor=True)
-    ax.grid(True, which="minor", axis="x", color="0.9", linewidth=0.8)
-    ax.tick_params(axis="x", which="minor", length=0)
-    ax.set_xlabel("Band frequency (cycles/pixel)")
+    _band_frequency_axis(ax, edges)
     ax.set_ylabel(f"Shapley value $\\phi$ ({unit})")
     if label is not None:
         ax.legend(fontsize=8)
@@ -196,6 +186,81 @@ def plot_srs_curve(
     ax.set_ylabel("Spectral robustness score (SRS)")
     ax.legend(fontsize=8)
     return fig, ax
+
+
+def plot_spectral_snr(
+    snr_db_by_name: Mapping[str, ArrayLike],
+    band_edges: Optional[ArrayLike] = None,
+    *,
+    ax: Optional["Axes"] = None,
+    title: Optional[str] = None,
+) -> tuple["Figure", "Axes"]:
+    """Per-band signal-to-noise ratio (dB) of one or more perturbations against the band's centre frequency.
+
+    One line per perturbation, in the order given. A band where a perturbation has no energy (``+inf`` dB, see
+    :func:`~iaside_lightning.functional.spectral_snr`) is drawn as a hollow triangle pointing up at the top edge of
+    the axes, ``-inf`` as one pointing down at the bottom edge; the line skips those bands.
+
+    Args:
+        snr_db_by_name: SNR in dB per band ``[M]`` for each perturbation name, lowest band first.
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        ax: axes to draw into; a new figure is made when ``None``.
+        title: axes title.
+
+    Returns:
+        ``(fig, ax)``.
+
+    Raises:
+        ValueError: if no perturbation is given, or the SNR vectors and ``band_edges`` disagree in length.
+
+    Example:
+        >>> fig, ax = plot_spectral_snr({"noise": [30.0, 21.0, 15.0, 12.0], "blur": [float("inf"), 40.0, 8.0, 2.0]})
+        >>> [text.get_text() for text in ax.get_legend().get_texts()]
+        ['noise', 'blur']
+    """
+    if not snr_db_by_name:
+        raise ValueError("`snr_db_by_name` is empty: pass {perturbation name: SNR per band in dB}.")
+    curves = {name: _vector(snr, f"snr_db_by_name[{name!r}]") for name, snr in snr_db_by_name.items()}
+    num_bands = next(iter(curves.values())).size
+    edges = _edges(band_edges, num_bands)
+    centres = (edges[1:] + edges[:-1]) / 2
+    fig, ax = _figure_and_axes(ax)
+    edge_of_axes = ax.get_xaxis_transform()  # x in data, y in axes coordinates
+    for name, snr in curves.items():
+        if snr.size != num_bands:
+            raise ValueError(f"Every SNR vector needs {num_bands} bands, got {snr.size} for {name!r}.")
+        (line,) = ax.plot(centres, np.where(np.isfinite(snr), snr, np.nan), marker="o", markersize=4, label=name)
+        for value, y, marker in ((np.inf, 1.0, "^"), (-np.inf, 0.0, "v")):
+            hits = snr == value
+            if hits.any():
+                ax.plot(centres[hits], np.full(int(hits.sum()), y), linestyle="none", marker=marker, markersize=7,
+                        markerfacecolor="none", color=line.get_color(), transform=edge_of_axes, clip_on=False)
+    _zero_line(ax)
+    _band_frequency_axis(ax, edges)
+    ax.set_ylabel("SNR (dB)")
+    ax.legend(fontsize=8)
+    if title is not None:
+        ax.set_title(title)
+    return fig, ax
+
+
+def _band_frequency_axis(ax: "Axes", edges: np.ndarray) -> None:
+    """x axis of per-band curves: ticks at band centres labelled with the band, faint lines at the band edges.
+
+    The axis is logarithmic when the bands' widths differ by more than a factor of 4 (``band_edges="log"``).
+    """
+    centres = (edges[1:] + edges[:-1]) / 2
+    widths = np.diff(edges)
+    if widths.max() > 4 * widths.min():  # e.g. ``band_edges="log"``: equal spacing needs a log axis
+        ax.set_xscale("log")
+        ax.set_xlim(centres[0] * np.sqrt(centres[0] / centres[1]), edges[-1])
+    else:
+        ax.set_xlim(edges[0], edges[-1])
+    ax.set_xticks(centres, _band_labels(edges), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xticks(edges[1:-1], [""] * (edges.size - 2), minor=True)
+    ax.grid(True, which="minor", axis="x", color="0.9", linewidth=0.8)
+    ax.tick_params(axis="x", which="minor", length=0)
+    ax.set_xlabel("Band frequency (cycles/pixel)")
 
 
 def _figure_and_axes(ax: Optional["Axes"]) -> tuple["Figure", "Axes"]:
