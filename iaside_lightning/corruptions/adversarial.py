@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from iaside_lightning.functional.engine import _normalization
+from iaside_lightning.functional.engine import parse_normalization
 
 __all__ = ["fgsm", "pgd"]
 
@@ -67,7 +67,7 @@ def pgd(
     if not step > 0:
         raise ValueError(f"`step_size` must be positive, got {step_size!r}.")
     with _attacking(model):  # tensors made inside, so that inference tensors from outside never enter autograd
-        norm = _normalization(normalization, images)
+        norm = parse_normalization(normalization, images)
         clean, targets = images.detach().clone(), labels.to(images.device).clone()
         if random_start:
             start = torch.rand(clean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

@@ -15,7 +15,7 @@ from iaside_lightning.functional.result import SpectralShapleyResult, compute_re
 from iaside_lightning.functional.shapley import ShapleyStatistics, shapley_statistics
 from iaside_lightning.functional.values import VALUES, Value, check_logits, sample_values
 
-__all__ = ["coalition_values", "spectral_shapley", "spectral_shapley_statistics"]
+__all__ = ["coalition_values", "parse_normalization", "spectral_shapley", "spectral_shapley_statistics"]
 
 Autocast = Literal["bfloat16", "float16"]
 AUTOCAST_DTYPES = ("bfloat16", "float16")
@@ -68,7 +68,7 @@ def coalition_values(
     elif coalitions.ndim != 2 or coalitions.shape[1] != num_bands:
         raise ValueError(f"`coalitions` must have shape [N, num_bands={num_bands}], got {tuple(coalitions.shape)}.")
     coalitions = coalitions.to(images.device)
-    norm = _normalization(normalization, images)
+    norm = parse_normalization(normalization, images)
     batch = images.shape[0]
     transform = output_transform if output_transform is not None else (lambda out: out)
     out = torch.empty(batch, coalitions.shape[0], dtype=torch.float64, device=images.device)
@@ -270,9 +270,21 @@ def _check_label_range(labels: Tensor, num_classes: int) -> None:
         )
 
 
-def _normalization(
+def parse_normalization(
     normalization: Optional[tuple[Sequence[float], Sequence[float]]], images: Tensor
 ) -> Optional[tuple[Tensor, Tensor]]:
+    """Per-channel ``(mean, std)`` tensors on the images' device (float64 for float64 images), or ``None``.
+
+    A single value is broadcast to every channel.
+
+    Raises:
+        ValueError: if the pair is malformed, has the wrong number of channels or a non-positive std.
+
+    Example:
+        >>> mean, std = parse_normalization(([0.5], [0.25]), torch.zeros(1, 3, 4, 4))
+        >>> mean.tolist(), std.tolist()
+        ([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
+    """
     if normalization is None:
         return None
     try:
