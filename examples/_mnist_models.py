@@ -5,6 +5,7 @@ images, 1,000 validation images) with the config's width, label noise and traini
 weights under ``tempfile.gettempdir()/iaside_zoo`` keyed by the config, so a second run loads them in a second.
 """
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -73,6 +74,14 @@ def augment_batch(pixels: Tensor, labels: Tensor, model: nn.Module, config: ZooC
         return pgd(model, pixels, labels, config.train_epsilon, steps=2, normalization=MNIST_NORMALIZATION, seed=seed)
     corruption = {"noise": "gaussian_noise", "blur": "gaussian_blur"}[config.augment]
     return corrupt(pixels, corruption, severity=step % 5 + 1, seed=seed)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """The options both MNIST examples share: threads, weight cache, figures folder and the ``--quick`` mode."""
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 was fastest on a busy CPU)")
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="trained weights")
+    parser.add_argument("--figures-dir", type=Path, default=None, help="default docs/figures (quick: outputs/...)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
 
 
 def default_cache_dir() -> Path:

@@ -29,7 +29,7 @@ from _mnist_models import (
     MNIST_NORMALIZATION,
     ZooConfig,
     accuracy,
-    default_cache_dir,
+    add_run_arguments,
     train_or_load,
     validation_pixels,
 )
@@ -76,10 +76,7 @@ def main() -> None:
     parser.add_argument("--num-eval", type=int, default=1000, help="validation images for the accuracies")
     parser.add_argument("--epsilon", type=float, default=0.05, help="L-inf radius of the PGD evaluation (pixels)")
     parser.add_argument("--pgd-steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 was fastest on a busy CPU)")
-    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="trained weights")
-    parser.add_argument("--figures-dir", type=Path, default=None, help="default docs/figures (quick: outputs/...)")
-    parser.add_argument("--quick", action="store_true", help="seconds: 3 tiny models, tiny sets (for tests)")
+    add_run_arguments(parser, quick_help="seconds: 3 tiny models, tiny sets (for tests)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     zoo = ZOO

@@ -24,7 +24,7 @@ from _mnist_models import (
     MNIST_NORMALIZATION,
     ZooConfig,
     accuracy,
-    default_cache_dir,
+    add_run_arguments,
     train_or_load,
     validation_pixels,
 )
@@ -45,10 +45,7 @@ def main() -> None:
     parser.add_argument("--num-images", type=int, default=1000, help="validation images")
     parser.add_argument("--severity", type=int, default=3, help="severity of every corruption, 1 to 5")
     parser.add_argument("--epsilon", type=float, default=0.1, help="L-inf radius of FGSM and PGD (pixels)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 was fastest on a busy CPU)")
-    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="trained weights")
-    parser.add_argument("--figures-dir", type=Path, default=None, help="default docs/figures (quick: outputs/...)")
-    parser.add_argument("--quick", action="store_true", help="seconds: a barely trained model, 64 images (tests)")
+    add_run_arguments(parser, quick_help="seconds: a barely trained model, 64 images (tests)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = BASE_CONFIG
