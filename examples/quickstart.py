@@ -58,9 +58,9 @@ def main() -> None:
         enable_model_summary=False,
         deterministic=True,
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(model, datamodule=data)
-    print(f"fit took {time.perf_counter() - start:.1f} s")
+    print(f"fit took {time.perf_counter() - start:.1f} s ({time.process_time() - cpu_start:.1f} s CPU)")
     if args.no_monitor:
         return
 

@@ -5,14 +5,14 @@ attack pixel-space images in ``[0, 1]``. The perturbation is then bounded by ``e
 adversarial images are clipped to ``[0, 1]``, as in the paper's threat model.
 """
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from iaside_lightning.functional.engine import parse_normalization
+from iaside_lightning.functional.model_mode import evaluation_mode
 
 __all__ = ["fgsm", "pgd"]
 
@@ -66,7 +66,7 @@ def pgd(
     step = 2.5 * epsilon / steps if step_size is None else step_size
     if not step > 0:
         raise ValueError(f"`step_size` must be positive, got {step_size!r}.")
-    with _attacking(model):  # tensors made inside, so that inference tensors from outside never enter autograd
+    with evaluation_mode(model, gradients=True):  # tensors made inside, so that inference tensors from outside never enter autograd
         norm = parse_normalization(normalization, images)
         clean, targets = images.detach().clone(), labels.to(images.device).clone()
         if random_start:
@@ -132,18 +132,3 @@ def _check(images: Tensor, labels: Tensor, epsilon: float, steps: int) -> None:
         raise ValueError(f"`epsilon` must be a non-negative number (L-inf radius in pixel units), got {epsilon!r}.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"`steps` must be a positive integer, got {steps!r}.")
-
-
-@contextmanager
-def _attacking(model: Callable[[Tensor], Tensor]) -> Iterator[None]:
-    """Eval mode with gradients enabled (also inside inference mode); every module's mode is restored afterwards."""
-    modules = list(model.modules()) if isinstance(model, nn.Module) else []
-    modes = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.training = False
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.training = mode

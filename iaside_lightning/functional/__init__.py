@@ -1,9 +1,20 @@
-"""Pure tensor functions of I-ASIDE (no Lightning): bands, coalitions, Shapley values, scores, engine, spectral SNR."""
+"""Pure tensor functions (no Lightning): I-ASIDE (bands, coalitions, Shapley values, scores, engine, spectral SNR),
+boundary search and attributions (BIG), boundary geometry and attribution localization."""
 
 from iaside_lightning.functional.bands import band_edges, band_images, band_masks, normalized_radius
+from iaside_lightning.functional.boundary_attributions import (
+    boundary_integrated_gradients,
+    boundary_saliency,
+    integrated_gradients,
+)
+from iaside_lightning.functional.boundary_geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, boundary_geometry
+from iaside_lightning.functional.boundary_search import PAPER_EPSILONS, BoundarySearchResult, boundary_search, pgd_attack
 from iaside_lightning.functional.coalitions import coalition_matrix, derangement, fill_images
 from iaside_lightning.functional.engine import coalition_values, spectral_shapley, spectral_shapley_statistics
 from iaside_lightning.functional.estimators import estimate_shapley, kernel_shapley, permutation_shapley
+from iaside_lightning.functional.gradients import input_gradient
+from iaside_lightning.functional.localization import LocalizationScores, attribution_localization
+from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
 from iaside_lightning.functional.scores import spectral_importance_distribution, spectral_robustness_score
 from iaside_lightning.functional.shapley import (
@@ -17,22 +28,36 @@ from iaside_lightning.functional.snr import band_power, spectral_snr
 from iaside_lightning.functional.values import sample_values
 
 __all__ = [
+    "BOUNDARY_PRESETS",
+    "BoundaryGeometryResult",
+    "BoundarySearchResult",
+    "LocalizationScores",
+    "PAPER_EPSILONS",
     "ShapleyStatistics",
     "SpectralShapleyResult",
+    "attribution_localization",
     "band_edges",
     "band_images",
     "band_masks",
     "band_power",
+    "boundary_geometry",
+    "boundary_integrated_gradients",
+    "boundary_saliency",
+    "boundary_search",
     "coalition_matrix",
     "coalition_values",
     "compute_result",
     "derangement",
     "estimate_shapley",
+    "evaluation_mode",
     "fill_images",
+    "input_gradient",
+    "integrated_gradients",
     "kernel_shapley",
     "normalized_radius",
     "per_sample_shapley",
     "permutation_shapley",
+    "pgd_attack",
     "sample_values",
     "shapley_statistics",
     "shapley_weights",

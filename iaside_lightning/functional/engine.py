@@ -1,15 +1,16 @@
 """The one-call entry point: coalition values of a model on a batch, and spectral Shapley values from them."""
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Any, Iterator, Literal, Optional
+from contextlib import nullcontext
+from typing import Any, Literal, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_masks
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill, coalition_chunks, coalition_matrix, fill_images
+from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.estimators import Estimator, estimate_shapley, estimate_statistics, resolve_estimator
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics, shapley_statistics
@@ -79,7 +80,7 @@ def coalition_values(
         is_full = coalitions.bool().all(dim=1)
         out[:, is_full] = sample_values(full, labels, value)[:, None]
         todo &= ~is_full
-    with _evaluating(model):
+    with evaluation_mode(model):
         pixels = images if norm is None else images.to(norm[0].dtype) * norm[1][:, None, None] + norm[0][:, None, None]
         bands = band_images(pixels, masks)
         fills = fill_images(bands, masks, fill, seed)
@@ -325,18 +326,3 @@ def _auto_chunk_size(bands: Tensor, num_coalitions: int) -> int:
     by_images = DEFAULT_FORWARD_IMAGES // batch
     by_bytes = DEFAULT_CHUNK_BYTES // max(image_bytes, 1)
     return max(1, min(num_coalitions, by_images, by_bytes))
-
-
-@contextmanager
-def _evaluating(model: Callable[[Tensor], Any]) -> Iterator[None]:
-    """Eval mode and inference mode for the duration; every module's own mode is restored afterwards."""
-    modules = list(model.modules()) if isinstance(model, nn.Module) else []
-    modes = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.training = False
-        with torch.inference_mode():
-            yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.training = mode
