@@ -193,6 +193,7 @@ def boundary_search(
     """
     check_images_and_labels(images, labels)
     ladder = _check_ladder(epsilons)
+    _check_attack(ladder[0], norm, steps, None)
     if isinstance(bisection_steps, bool) or not isinstance(bisection_steps, int) or bisection_steps < 0:
         raise ValueError(f"`bisection_steps` must be a non-negative integer, got {bisection_steps!r}.")
     if not (isinstance(step_size_factor, (int, float)) and step_size_factor > 0):
