@@ -1,5 +1,5 @@
 """Pure tensor functions (no Lightning): I-ASIDE (bands, coalitions, Shapley values, scores, engine, spectral SNR),
-boundary search and attributions (BIG), boundary geometry and attribution localization."""
+boundary search and attributions (BIG), boundary geometry, attribution localization and DiffROAR's unmasking."""
 
 from iaside_lightning.functional.bands import band_edges, band_images, band_masks, normalized_radius
 from iaside_lightning.functional.boundary_attributions import (
@@ -25,6 +25,7 @@ from iaside_lightning.functional.shapley import (
     sum_statistics,
 )
 from iaside_lightning.functional.snr import band_power, spectral_snr
+from iaside_lightning.functional.unmasking import apply_unmasking, random_attributions, unmask, unmasking_masks
 from iaside_lightning.functional.values import sample_values
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "PAPER_EPSILONS",
     "ShapleyStatistics",
     "SpectralShapleyResult",
+    "apply_unmasking",
     "attribution_localization",
     "band_edges",
     "band_images",
@@ -58,6 +60,7 @@ __all__ = [
     "per_sample_shapley",
     "permutation_shapley",
     "pgd_attack",
+    "random_attributions",
     "sample_values",
     "shapley_statistics",
     "shapley_weights",
@@ -67,4 +70,6 @@ __all__ = [
     "spectral_shapley_statistics",
     "spectral_snr",
     "sum_statistics",
+    "unmask",
+    "unmasking_masks",
 ]
