@@ -1,4 +1,4 @@
-"""Figures of spectral importance: frequency response, band x epoch heat map, SRS curve and spectral SNR.
+"""Figures: frequency response, band x epoch heat map, SRS curve, spectral SNR, and attribution-map grids.
 
 Every function draws with the object-oriented :class:`matplotlib.figure.Figure` API (never ``pyplot``'s global
 state, so nothing leaks and no GUI backend is needed), accepts ``ax=None`` and returns ``(fig, ax)`` like
@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_band_epoch_heatmap", "plot_frequency_response", "plot_spectral_snr", "plot_srs_curve"]
+__all__ = [
+    "plot_attribution_grid",
+    "plot_band_epoch_heatmap",
+    "plot_frequency_response",
+    "plot_spectral_snr",
+    "plot_srs_curve",
+]
 
 ArrayLike = Union[Tensor, np.ndarray, Sequence[float]]
 
@@ -242,6 +248,70 @@ def plot_spectral_snr(
     if title is not None:
         ax.set_title(title)
     return fig, ax
+
+
+def plot_attribution_grid(
+    images: Tensor,
+    attributions: Mapping[str, Tensor],
+    masks: Optional[Tensor] = None,
+    labels: Optional[Sequence[int]] = None,
+    title: Optional[str] = None,
+) -> tuple["Figure", np.ndarray]:
+    """One row per image: the image, then the magnitude ``sum_c |a|`` of each attribution map.
+
+    Each map is scaled to its own 99th percentile (attribution methods differ in scale; the pattern is what
+    matters). Ground-truth masks, when given, are outlined in cyan on every panel.
+
+    Args:
+        images: ``[N, C, H, W]`` images (any range; each is min-max scaled for display; 1 or 3 channels).
+        attributions: ``{method name: [N, C, H, W] attributions}``, one column each, in order.
+        masks: optional ``[N, H, W]`` / ``[N, 1, H, W]`` boolean evidence masks.
+        labels: optional class per image, shown at the left of its row.
+        title: figure title.
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` of shape ``[N, 1 + len(attributions)]``.
+
+    Example:
+        >>> fig, axes = plot_attribution_grid(torch.rand(2, 1, 8, 8), {"gradient": torch.randn(2, 1, 8, 8)})
+        >>> axes.shape
+        (2, 2)
+    """
+    from iaside_lightning.functional.localization import pixel_saliency
+
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
+        raise ValueError(f"`images` must be a non-empty [N, 1 or 3, H, W] tensor, got {getattr(images, 'shape', images)!r}.")
+    if not attributions or any(a.shape[0] != len(images) or a.shape[-2:] != images.shape[-2:] for a in attributions.values()):
+        raise ValueError("`attributions` must map method names to tensors of the images' batch size and height/width.")
+    fig, _ = _figure_and_axes(None)
+    fig.clear()
+    rows, cols = len(images), 1 + len(attributions)
+    height, width = images.shape[-2:]
+    panel_height = 1.8 if height > width else 1.5 * height / width  # tall images (e.g. BlockMNIST) stay legible
+    fig.set_size_inches(panel_height * width / height * cols + 0.3, panel_height * rows + 0.4)
+    axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
+    shown = _to_numpy(images.float()).transpose(0, 2, 3, 1)
+    outlines = None if masks is None else _to_numpy((masks.any(1) if masks.ndim == 4 else masks).float())
+    maps = {name: _to_numpy(pixel_saliency(a.float())) for name, a in attributions.items()}
+    for i in range(rows):
+        picture = shown[i] - shown[i].min()
+        picture = picture / max(picture.max(), 1e-12)
+        axes[i, 0].imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray")
+        for j, (name, values) in enumerate(maps.items(), start=1):
+            axes[i, j].imshow(values[i], cmap="magma", vmin=0, vmax=max(float(np.quantile(values[i], 0.99)), 1e-12))
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=9)
+        for ax in axes[i]:
+            if outlines is not None:
+                ax.contour(outlines[i], levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if labels is not None:
+            axes[i, 0].set_ylabel(f"class {labels[i]}", fontsize=8)
+    axes[0, 0].set_title("input", fontsize=9)
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
+    return fig, axes
 
 
 def _band_frequency_axis(ax: "Axes", edges: np.ndarray) -> None:

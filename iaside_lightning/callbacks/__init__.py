@@ -1,6 +1,8 @@
 """Lightning callbacks."""
 
+from iaside_lightning.callbacks.boundary_monitor import BoundaryMonitor
+from iaside_lightning.callbacks.diffroar_callback import DiffROARCallback
 from iaside_lightning.callbacks.precise_batchnorm import PreciseBatchNorm
 from iaside_lightning.callbacks.spectral_robustness_monitor import SpectralRobustnessMonitor
 
-__all__ = ["PreciseBatchNorm", "SpectralRobustnessMonitor"]
+__all__ = ["BoundaryMonitor", "DiffROARCallback", "PreciseBatchNorm", "SpectralRobustnessMonitor"]

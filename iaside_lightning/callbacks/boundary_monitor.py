@@ -1,0 +1,244 @@
+"""``BoundaryMonitor``: decision-boundary geometry and boundary attributions (BIG) on a fixed probe set, per epoch."""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional, Union
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+from typing_extensions import override
+
+from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.functional.boundary_geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, Preset, boundary_geometry
+from iaside_lightning.functional.boundary_search import Norm
+from iaside_lightning.metrics.attribution_localization import AttributionLocalization
+from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
+
+__all__ = ["BoundaryMonitor"]
+
+ATTRIBUTIONS = ("gradient", "integrated_gradients", "big")
+GEOMETRY_KEYS = ("distance", "attack_success_rate", "accuracy", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error")
+
+
+class BoundaryMonitor(Callback):
+    """Track how far the decision boundary is and how well gradients point at it, on a fixed probe set.
+
+    The first ``num_probes`` validation images (over all processes; the first validation epoch after the sanity
+    check) are cached once, so every epoch is measured on the same images. On validation epochs whose
+    ``(epoch + 1)`` is a multiple of ``every_n_epochs`` it runs
+    :func:`~iaside_lightning.functional.boundary_geometry.boundary_geometry` on them and logs through the
+    LightningModule (synchronised across processes by sum-state metrics) ``distance``, ``attack_success_rate``,
+    ``accuracy``, ``cos_gradient_boundary``, ``cos_ig_big``, ``abs_completeness_error`` and the distance's standard
+    error under ``log_prefix``. When batches carry ground-truth masks (``mask_key``, e.g. BlockMNIST), it also logs
+    ``localization/<method>/{mass_inside,pointing_game,top_k_outside}`` for the input gradient, IG and BIG. On rank
+    zero it logs an image grid (input, gradient, IG, BIG; masks outlined) and the per-epoch history table.
+
+    Never changes training: eval mode with every module's mode restored, only input gradients (parameters'
+    ``.grad`` untouched, BatchNorm statistics unchanged), seeded attacks (global RNG streams forked), batches not
+    modified. The sanity check is skipped.
+
+    Args:
+        num_probes: images in the probe set (over all processes).
+        every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this.
+        preset: ``"fast"`` (4 epsilons x 10 steps with early stop, bisection, 10 IG steps: for training time) or
+            ``"paper"`` (the authors' settings, for offline evaluation); see
+            :data:`~iaside_lightning.functional.boundary_geometry.BOUNDARY_PRESETS`.
+        epsilons: ascending attack radii in model-input units (overrides the preset).
+        norm: ``"l2"`` or ``"linf"`` (overrides the preset).
+        steps: PGD steps per epsilon (overrides the preset).
+        bisection_steps: bisection steps onto the boundary (overrides the preset).
+        ig_steps: integration points of IG and BIG (overrides the preset).
+        bounds: ``(low, high)`` box of valid model inputs for the attack, scalars or per-channel.
+        top_k: fraction of pixels used by the ``top_k_outside`` localization score.
+        dataloader_idx: which validation dataloader to take probes from.
+        batch_keys: ``(image_key, label_key)`` for dict batches.
+        batch_transform: callable mapping a batch to ``(images, labels)`` or ``(images, labels, masks)``.
+        mask_key: where tuple (index) or dict (key) batches keep the ground-truth masks, e.g. ``2`` for
+            ``(image, label, mask)`` batches.
+        output_transform: maps the model output to ``[N, K]`` logits.
+        log_prefix: prefix of logged keys and figure tags.
+        log_images: log the attribution image grid.
+        num_images: probe images shown in the grid.
+        seed: seed of the attacks' random starts.
+
+    Raises:
+        ValueError: for an invalid option (at construction) or an unreadable batch (at the first validation batch).
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> monitor = BoundaryMonitor(num_probes=16, preset="fast", mask_key=2)
+        >>> trainer = Trainer(callbacks=[monitor], logger=False, enable_progress_bar=False)
+    """
+
+    def __init__(
+        self,
+        num_probes: int = 32,
+        every_n_epochs: int = 1,
+        preset: Preset = "fast",
+        epsilons: Optional[Sequence[float]] = None,
+        norm: Optional[Norm] = None,
+        steps: Optional[int] = None,
+        bisection_steps: Optional[int] = None,
+        ig_steps: Optional[int] = None,
+        bounds: Optional[tuple[Any, Any]] = None,
+        top_k: float = 0.1,
+        dataloader_idx: int = 0,
+        batch_keys: Optional[Sequence[str]] = None,
+        batch_transform: Optional[Callable[[Any], tuple[Tensor, ...]]] = None,
+        mask_key: Optional[Union[int, str]] = None,
+        output_transform: Optional[Callable[[Any], Tensor]] = None,
+        log_prefix: str = "boundary/",
+        log_images: bool = True,
+        num_images: int = 6,
+        seed: int = 0,
+    ) -> None:
+        for name, value, low in (("num_probes", num_probes, 1), ("every_n_epochs", every_n_epochs, 1), ("num_images", num_images, 1), ("dataloader_idx", dataloader_idx, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+        if preset not in BOUNDARY_PRESETS:
+            raise ValueError(f"`preset` must be one of {sorted(BOUNDARY_PRESETS)}, got {preset!r}.")
+        if batch_transform is not None and not callable(batch_transform):
+            raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
+        self.num_probes, self.every_n_epochs, self.num_images = num_probes, every_n_epochs, num_images
+        self.geometry_options: dict[str, Any] = {
+            "preset": preset, "epsilons": epsilons, "norm": norm, "steps": steps, "bisection_steps": bisection_steps,
+            "ig_steps": ig_steps, "bounds": bounds, "output_transform": output_transform, "seed": seed,
+        }
+        self.geometry = BoundaryGeometry()
+        self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
+        self.unpack = BatchUnpacker(None, batch_keys)
+        self.batch_transform, self.mask_key = batch_transform, mask_key
+        self.dataloader_idx, self.log_prefix, self.log_images = dataloader_idx, log_prefix, log_images
+        self.history: list[dict[str, Any]] = []
+        self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
+        self._collecting: list[tuple[Tensor, Tensor, Optional[Tensor]]] = []
+        self._budget = 0
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
+
+    @override
+    def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.probes is None and not trainer.sanity_checking:
+            self._budget = math.ceil(self.num_probes / trainer.world_size)
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: "pl.Trainer",
+        pl_module: "pl.LightningModule",
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._budget <= 0 or dataloader_idx != self.dataloader_idx or trainer.sanity_checking:
+            return
+        images, labels, masks = self._unpack(batch)
+        take = min(self._budget, images.shape[0])
+        self._budget -= take
+        with torch.inference_mode(False):  # plain tensors: the probes later enter autograd
+            self._collecting.append(
+                (images[:take].detach().cpu().clone(), labels[:take].detach().cpu().clone(),
+                 None if masks is None else masks[:take].detach().cpu().clone())
+            )
+
+    @override
+    def on_validation_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if trainer.sanity_checking:
+            return
+        if self.probes is None and self._collecting:
+            parts = list(zip(*self._collecting))
+            self.probes = (torch.cat(parts[0]), torch.cat(parts[1]), None if parts[2][0] is None else torch.cat(parts[2]))
+            self._collecting, self._budget = [], 0
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
+        if self.probes is None and trainer.world_size == 1:
+            rank_zero_warn(f"BoundaryMonitor found no probe image in validation dataloader {self.dataloader_idx}.")
+            return
+        result = self._measure(pl_module)
+        scalars = self._compute()  # collectives: every rank calls them
+        for name, value in scalars.items():
+            pl_module.log(self.log_prefix + name, value, on_step=False, on_epoch=True, sync_dist=False)
+        self.history = [r for r in self.history if r["epoch"] != trainer.current_epoch]
+        self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step} | scalars)
+        if trainer.is_global_zero:
+            self._log_artifacts(trainer, result)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(r) for r in self.history]}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(r) for r in state_dict.get("history", [])]
+
+    def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        if self.batch_transform is not None:
+            parts = self.batch_transform(batch)
+            if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3):
+                raise TypeError("`batch_transform` must return (images, labels) or (images, labels, masks).")
+            return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+        images, labels = self.unpack(batch)
+        if self.mask_key is None:
+            return images, labels, None
+        try:
+            masks = batch[self.mask_key]
+        except (KeyError, IndexError, TypeError) as err:
+            raise TypeError(
+                f"`mask_key={self.mask_key!r}` does not select the masks of a {type(batch).__name__} batch: pass the "
+                "index (tuple batches) or key (dict batches) of the ground-truth masks, or `batch_transform`."
+            ) from err
+        if not isinstance(masks, Tensor) or masks.shape[0] != images.shape[0]:
+            raise TypeError(f"`mask_key={self.mask_key!r}` must select a tensor of masks, one per image.")
+        return images, labels, masks
+
+    def _measure(self, pl_module: "pl.LightningModule") -> Optional[BoundaryGeometryResult]:
+        self.geometry.reset()
+        self.geometry.to(pl_module.device)
+        for metric in self.localization.values():
+            metric.reset()
+            metric.to(pl_module.device)
+        if self.probes is None:  # a process without probes still joins the collectives
+            return None
+        images, labels, masks = (None if t is None else t.to(pl_module.device) for t in self.probes)
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            result = boundary_geometry(pl_module, images, labels, **self.geometry_options)
+        self.geometry.update(result)
+        if masks is not None:
+            for name in ATTRIBUTIONS:
+                self.localization[name].update(getattr(result, name), masks)
+        return result
+
+    def _compute(self) -> dict[str, float]:
+        geometry = self.geometry.compute()
+        scalars = {key: float(geometry[key]) for key in GEOMETRY_KEYS}
+        scalars["distance_stderr"] = float(geometry["distance_stderr"])
+        if self.probes is not None and self.probes[2] is not None:
+            for name, metric in self.localization.items():
+                for key, value in metric.compute().items():
+                    if not key.endswith(("_stderr", "_count")):
+                        scalars[f"localization/{name}/{key}"] = float(value)
+        return scalars
+
+    def _log_artifacts(self, trainer: "pl.Trainer", result: Optional[BoundaryGeometryResult]) -> None:
+        from iaside_lightning import loggers
+        from iaside_lightning.plotting import plot_attribution_grid
+
+        loggers.log_history(trainer, self.log_prefix.strip("/").replace("/", "_") + "_history", self.history)
+        if not self.log_images or result is None or self.probes is None:
+            return
+        images, labels, masks = self.probes
+        n = min(self.num_images, len(images))
+        maps: Mapping[str, Tensor] = {"gradient": result.gradient[:n], "IG (zero baseline)": result.integrated_gradients[:n], "BIG": result.big[:n]}
+        fig, _ = plot_attribution_grid(
+            images[:n], {k: v.cpu() for k, v in maps.items()}, None if masks is None else masks[:n], labels[:n].tolist(),
+            title=f"Attributions, epoch {trainer.current_epoch}",
+        )
+        loggers.log_figure(trainer, self.log_prefix + "attributions", fig, trainer.current_epoch)
