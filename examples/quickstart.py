@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from iaside_lightning import SpectralRobustnessMonitor
+from iaside_lightning import BoundaryMonitor, SpectralRobustnessMonitor
 from iaside_lightning.datasets import PlantedBandDataModule
 from iaside_lightning.models import SmallCNNClassifier
 
@@ -34,7 +34,10 @@ def main() -> None:
     parser.add_argument("--max-samples", type=int, default=32, help="images analysed per validation epoch")
     parser.add_argument("--out-dir", default="outputs/quickstart", help="TensorBoard log directory")
     parser.add_argument("--figures-dir", default=None, help="also save the final figures as PNG files here")
-    parser.add_argument("--no-monitor", action="store_true", help="train without the callback (for timing)")
+    parser.add_argument(
+        "--monitor", choices=["spectral", "boundary", "none"], default="spectral",
+        help="the callback to attach (boundary and none: for the overhead benchmark)",
+    )
     parser.add_argument("--quick", action="store_true", help="a few seconds: tiny data, 2 epochs (for tests)")
     args = parser.parse_args()
     if args.quick:
@@ -53,7 +56,7 @@ def main() -> None:
         max_epochs=args.epochs,
         accelerator="cpu",
         logger=TensorBoardLogger(args.out_dir, name="", version=""),
-        callbacks=[] if args.no_monitor else [monitor],
+        callbacks={"spectral": [monitor], "boundary": [BoundaryMonitor()], "none": []}[args.monitor],
         enable_checkpointing=False,
         enable_model_summary=False,
         deterministic=True,
@@ -61,7 +64,7 @@ def main() -> None:
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(model, datamodule=data)
     print(f"fit took {time.perf_counter() - start:.1f} s ({time.process_time() - cpu_start:.1f} s CPU)")
-    if args.no_monitor:
+    if args.monitor != "spectral":
         return
 
     last = monitor.history[-1]
