@@ -1,7 +1,8 @@
 """Exactness across processes: 2 CPU processes (gloo) give the single-process result.
 
-One test syncs the metric directly in a gloo process group (including a rank that sees no sample); one runs a
-real ``Trainer(strategy="ddp_spawn", devices=2)`` with the callback and compares the logged phi to a 1-process run.
+Two tests sync metrics directly in a gloo process group (including a rank that sees no sample): SpectralImportance,
+and the sum-state BoundaryGeometry and AttributionLocalization; one runs a real
+``Trainer(strategy="ddp_spawn", devices=2)`` with the callback and compares the logged phi to a 1-process run.
 """
 
 import os
@@ -15,8 +16,16 @@ import torch.multiprocessing as mp
 from lightning.pytorch import Trainer, seed_everything
 from torch import nn
 
-from iaside_lightning import SpectralImportance, SpectralRobustnessMonitor, spectral_shapley
+from iaside_lightning import (
+    AttributionLocalization,
+    BoundaryGeometry,
+    SpectralImportance,
+    SpectralRobustnessMonitor,
+    spectral_shapley,
+)
 from iaside_lightning.datasets import PlantedBandDataModule
+from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult
+from iaside_lightning.functional.boundary_search import BoundarySearchResult
 from iaside_lightning.models import SmallCNNClassifier
 
 
@@ -36,6 +45,48 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(10, 1, 16, 16, generator=g, dtype=torch.float64), torch.randint(0, 4, (10,), generator=g)
 
 
+def _boundary_data(index: list[int]) -> tuple[BoundaryGeometryResult, torch.Tensor, torch.Tensor]:
+    """Samples ``index`` of 10 deterministic per-sample geometry results, with their BIG attributions and masks.
+
+    Some samples are misclassified, some correct ones have no boundary point (NaN geometry, zero BIG, a finite
+    completeness error that must be left out) and one more has an all-zero BIG (left out of the localization).
+    """
+    g = torch.Generator().manual_seed(3)
+    shape = (10, 1, 16, 16)
+    correct = torch.arange(10) % 5 != 0
+    found = correct & (torch.arange(10) % 3 != 0)
+    per_image = found[:, None, None, None]
+    images = torch.rand(shape, generator=g, dtype=torch.float64)
+    points = torch.where(per_image, images + 0.3 * torch.randn(shape, generator=g, dtype=torch.float64), images)
+    big = torch.where(per_image, torch.randn(shape, generator=g, dtype=torch.float64), 0.0)
+    big[1] = 0.0
+    cosines = torch.where(found, 2 * torch.rand(2, 10, generator=g, dtype=torch.float64) - 1, torch.nan)
+    error = torch.randn(10, generator=g, dtype=torch.float64)
+    masks = torch.rand(shape, generator=g) < 0.3
+    i = torch.tensor(index, dtype=torch.long)
+    search = BoundarySearchResult(
+        points=points[i], found=found[i], correct=correct[i], epsilon=torch.where(found, 0.5, torch.nan)[i],
+        distance=torch.where(found, (images - points).flatten(1).norm(dim=1), torch.nan)[i],
+    )
+    geometry = BoundaryGeometryResult(
+        search=search, gradient=-big[i], integrated_gradients=images[i], big=big[i], cos_gradient_boundary=cosines[0, i],
+        cos_ig_big=cosines[1, i], big_completeness_error=error[i],
+    )
+    return geometry, big[i], masks[i]
+
+
+def _boundary_metrics(batches: list[list[int]]) -> dict[str, torch.Tensor]:
+    """BoundaryGeometry and AttributionLocalization (of BIG) over ``batches``; synced when a process group is up."""
+    geometry, localization = BoundaryGeometry(), AttributionLocalization(top_k=0.1)
+    for batch in batches:
+        result, big, masks = _boundary_data(batch)
+        geometry.update(result)
+        localization.update(big, masks)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The ``compute`` method", UserWarning)  # the rank without samples
+        return geometry.compute() | {f"localization/{k}": v for k, v in localization.compute().items()}
+
+
 SCENARIOS = {
     "uneven": [[[0, 1, 2], [3, 4]], [[5, 6, 7, 8, 9]]],
     "empty-rank": [[list(range(10))], []],  # rank 1 sees no sample
@@ -52,7 +103,8 @@ def _worker(rank: int, port: int, out: "mp.Queue") -> None:
             for batch in shards[rank]:
                 metric.update(model, x[batch], y[batch])
             result = metric.compute()
-            out.put((name, rank, result.phi, result.stderr, result.num_samples))
+            boundary = {k: float(v) for k, v in _boundary_metrics(shards[rank]).items()}  # float64 values, sent by value
+            out.put((name, rank, result.phi, result.stderr, result.num_samples, boundary))
     finally:
         dist.destroy_process_group()
 
@@ -81,10 +133,24 @@ def test_metric_sync_over_gloo_equals_single_process(gloo_results: dict[str, lis
     model, (x, y) = _model(), _data()
     want = spectral_shapley(model, x, y, num_bands=4)
     assert len(gloo_results[scenario]) == 2  # both ranks computed
-    for _, phi, stderr, count in gloo_results[scenario]:
+    for _, phi, stderr, count, _ in gloo_results[scenario]:
         assert count == 10
         torch.testing.assert_close(phi, want.phi, rtol=0, atol=1e-12)
         torch.testing.assert_close(stderr, want.stderr, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_boundary_metrics_sync_over_gloo_equals_single_process(gloo_results: dict[str, list], scenario: str) -> None:
+    want = _boundary_metrics([list(range(10))])
+    assert int(want["accuracy_count"]) == 10 and int(want["attack_success_rate_count"]) == 8  # the test is not trivial
+    assert int(want["distance_count"]) == int(want["abs_completeness_error_count"]) == 5
+    assert int(want["localization/mass_inside_count"]) == 4  # BIG is zero without a boundary point and for sample 1
+    assert len(gloo_results[scenario]) == 2  # both ranks computed
+    for *_, got in gloo_results[scenario]:
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            got_value = torch.tensor(got[key], dtype=torch.float64)
+            torch.testing.assert_close(got_value, value, rtol=0, atol=1e-12, equal_nan=True, msg=key)
 
 
 def _trained_model_and_data() -> tuple[SmallCNNClassifier, PlantedBandDataModule]:

@@ -1,6 +1,7 @@
 """``BoundaryMonitor``: decision-boundary geometry and boundary attributions (BIG) on a fixed probe set, per epoch."""
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, Union
 
@@ -12,7 +13,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
-from iaside_lightning.functional.boundary_geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, Preset, boundary_geometry
+from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
 from iaside_lightning.functional.boundary_search import Norm
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
 from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
@@ -43,7 +44,7 @@ class BoundaryMonitor(Callback):
     Args:
         num_probes: images in the probe set (over all processes).
         every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this.
-        preset: ``"fast"`` (4 epsilons x 10 steps with early stop, bisection, 10 IG steps: for training time) or
+        preset: ``"fast"`` (4 epsilons x 8 steps with early stop, bisection, 10 IG steps: for training time) or
             ``"paper"`` (the authors' settings, for offline evaluation); see
             :data:`~iaside_lightning.functional.boundary_geometry.BOUNDARY_PRESETS`.
         epsilons: ascending attack radii in model-input units (overrides the preset).
@@ -98,8 +99,7 @@ class BoundaryMonitor(Callback):
         for name, value, low in (("num_probes", num_probes, 1), ("every_n_epochs", every_n_epochs, 1), ("num_images", num_images, 1), ("dataloader_idx", dataloader_idx, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-        if preset not in BOUNDARY_PRESETS:
-            raise ValueError(f"`preset` must be one of {sorted(BOUNDARY_PRESETS)}, got {preset!r}.")
+        geometry_options(preset, epsilons, norm, steps, None, bisection_steps, ig_steps, bounds)  # fail early
         if batch_transform is not None and not callable(batch_transform):
             raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
         self.num_probes, self.every_n_epochs, self.num_images = num_probes, every_n_epochs, num_images
@@ -181,22 +181,32 @@ class BoundaryMonitor(Callback):
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         if self.batch_transform is not None:
             parts = self.batch_transform(batch)
-            if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3):
-                raise TypeError("`batch_transform` must return (images, labels) or (images, labels, masks).")
-            return parts[0], parts[1], parts[2] if len(parts) == 3 else None
-        images, labels = self.unpack(batch)
-        if self.mask_key is None:
-            return images, labels, None
+            if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3) or not all(isinstance(t, Tensor) for t in parts):
+                raise TypeError("`batch_transform` must return tensors (images, labels) or (images, labels, masks).")
+            images, labels, masks = parts[0], parts[1], parts[2] if len(parts) == 3 else None
+            source = "`batch_transform`"
+        else:
+            images, labels = self.unpack(batch)
+            masks = None if self.mask_key is None else self._select_masks(batch)
+            source = f"`mask_key={self.mask_key!r}`"
+        if masks is not None and (
+            not isinstance(masks, Tensor) or masks.ndim not in (3, 4) or masks.shape[0] != images.shape[0]
+            or masks.shape[-2:] != images.shape[-2:]
+        ):
+            got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+            raise TypeError(
+                f"{source} must give one mask per image, [N, (C,) H, W] like the images {tuple(images.shape)}, got {got}."
+            )
+        return images, labels, masks
+
+    def _select_masks(self, batch: Any) -> Any:
         try:
-            masks = batch[self.mask_key]
+            return batch[self.mask_key]
         except (KeyError, IndexError, TypeError) as err:
             raise TypeError(
                 f"`mask_key={self.mask_key!r}` does not select the masks of a {type(batch).__name__} batch: pass the "
                 "index (tuple batches) or key (dict batches) of the ground-truth masks, or `batch_transform`."
             ) from err
-        if not isinstance(masks, Tensor) or masks.shape[0] != images.shape[0]:
-            raise TypeError(f"`mask_key={self.mask_key!r}` must select a tensor of masks, one per image.")
-        return images, labels, masks
 
     def _measure(self, pl_module: "pl.LightningModule") -> Optional[BoundaryGeometryResult]:
         self.geometry.reset()
@@ -220,9 +230,16 @@ class BoundaryMonitor(Callback):
         geometry = self.geometry.compute()
         scalars = {key: float(geometry[key]) for key in GEOMETRY_KEYS}
         scalars["distance_stderr"] = float(geometry["distance_stderr"])
-        if self.probes is not None and self.probes[2] is not None:
-            for name, metric in self.localization.items():
-                for key, value in metric.compute().items():
+        if self.mask_key is None and self.batch_transform is None:
+            return scalars  # no process can have masks
+        for name, metric in self.localization.items():
+            # Every process calls the collective compute (a process without masks or probes contributes zeros);
+            # whether to log is decided on the synchronised count, the same everywhere.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*compute.*before.*update.*")
+                values = metric.compute()
+            if float(values["mass_inside_count"]) > 0:
+                for key, value in values.items():
                     if not key.endswith(("_stderr", "_count")):
                         scalars[f"localization/{name}/{key}"] = float(value)
         return scalars

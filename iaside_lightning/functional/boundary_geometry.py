@@ -20,10 +20,11 @@ from iaside_lightning.functional.boundary_search import (
     BoundarySearchResult,
     Norm,
     boundary_search,
+    check_search_options,
 )
 from iaside_lightning.functional.gradients import input_gradient
 
-__all__ = ["BOUNDARY_PRESETS", "BoundaryGeometryResult", "Preset", "boundary_geometry", "cosine_per_sample"]
+__all__ = ["BOUNDARY_PRESETS", "BoundaryGeometryResult", "Preset", "boundary_geometry", "cosine_per_sample", "geometry_options"]
 
 Preset = Literal["fast", "paper"]
 
@@ -122,13 +123,7 @@ def boundary_geometry(
         >>> geometry.cos_gradient_boundary.shape, geometry.big.shape
         (torch.Size([6]), torch.Size([6, 1, 4, 4]))
     """
-    if preset not in BOUNDARY_PRESETS:
-        raise ValueError(f"`preset` must be one of {sorted(BOUNDARY_PRESETS)}, got {preset!r}.")
-    given = {
-        "epsilons": epsilons, "norm": norm, "steps": steps, "random_start": random_start, "bisection_steps": bisection_steps,
-        "ig_steps": ig_steps,
-    }
-    options = BOUNDARY_PRESETS[preset] | {k: v for k, v in given.items() if v is not None}
+    options = geometry_options(preset, epsilons, norm, steps, random_start, bisection_steps, ig_steps, bounds)
     search = boundary_search(
         model, images, labels, epsilons=options["epsilons"], norm=options["norm"], steps=options["steps"],
         random_start=options["random_start"], bisection_steps=options["bisection_steps"], bounds=bounds,
@@ -150,6 +145,37 @@ def boundary_geometry(
         cos_ig_big=torch.where(search.found, cosine_per_sample(ig, big), nan),
         big_completeness_error=delta.to(torch.float64),
     )
+
+
+def geometry_options(
+    preset: Preset = "fast",
+    epsilons: Optional[Sequence[float]] = None,
+    norm: Optional[Norm] = None,
+    steps: Optional[int] = None,
+    random_start: Optional[bool] = None,
+    bisection_steps: Optional[int] = None,
+    ig_steps: Optional[int] = None,
+    bounds: Optional[Bounds] = None,
+) -> dict[str, Any]:
+    """The preset's options with the given ones (not None) on top, all validated; errors name the argument.
+
+    Example:
+        >>> geometry_options("fast", steps=4)["steps"], geometry_options("paper")["random_start"]
+        (4, True)
+    """
+    if preset not in BOUNDARY_PRESETS:
+        raise ValueError(f"`preset` must be one of {sorted(BOUNDARY_PRESETS)}, got {preset!r}.")
+    given = {
+        "epsilons": epsilons, "norm": norm, "steps": steps, "random_start": random_start, "bisection_steps": bisection_steps,
+        "ig_steps": ig_steps,
+    }
+    options = BOUNDARY_PRESETS[preset] | {k: v for k, v in given.items() if v is not None}
+    check_search_options(options["epsilons"], options["norm"], options["steps"], options["bisection_steps"], bounds)
+    if not isinstance(options["random_start"], bool):
+        raise ValueError(f"`random_start` must be True or False, got {options['random_start']!r}.")
+    if isinstance(options["ig_steps"], bool) or not isinstance(options["ig_steps"], int) or options["ig_steps"] < 2:
+        raise ValueError(f"`ig_steps` must be an integer >= 2 (points on the integration path), got {options['ig_steps']!r}.")
+    return options
 
 
 def cosine_per_sample(a: Tensor, b: Tensor) -> Tensor:

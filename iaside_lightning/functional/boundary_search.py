@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from iaside_lightning.functional.gradients import check_images_and_labels, checked_logits
 from iaside_lightning.functional.model_mode import evaluation_mode
 
-__all__ = ["PAPER_EPSILONS", "BoundarySearchResult", "Norm", "boundary_search", "pgd_attack"]
+__all__ = ["PAPER_EPSILONS", "BoundarySearchResult", "Norm", "boundary_search", "check_search_options", "pgd_attack"]
 
 Norm = Literal["l2", "linf"]
 Bounds = tuple[Union[float, Sequence[float], Tensor], Union[float, Sequence[float], Tensor]]
@@ -192,12 +192,7 @@ def boundary_search(
         True
     """
     check_images_and_labels(images, labels)
-    ladder = _check_ladder(epsilons)
-    _check_attack(ladder[0], norm, steps, None)
-    if isinstance(bisection_steps, bool) or not isinstance(bisection_steps, int) or bisection_steps < 0:
-        raise ValueError(f"`bisection_steps` must be a non-negative integer, got {bisection_steps!r}.")
-    if not (isinstance(step_size_factor, (int, float)) and step_size_factor > 0):
-        raise ValueError(f"`step_size_factor` must be a positive number (step = factor * epsilon / steps), got {step_size_factor!r}.")
+    ladder = check_search_options(epsilons, norm, steps, bisection_steps, bounds, step_size_factor)
     clean = images.detach()
     targets = labels.to(clean.device)
     with evaluation_mode(model):
@@ -222,6 +217,38 @@ def boundary_search(
     distance = (clean - points).flatten(1).to(torch.float64).norm(dim=1)
     distance[~found] = float("nan")
     return BoundarySearchResult(points=points, found=found, correct=correct, epsilon=epsilon_found, distance=distance)
+
+
+def check_search_options(
+    epsilons: Sequence[float],
+    norm: str,
+    steps: int,
+    bisection_steps: int = 0,
+    bounds: Optional[Bounds] = None,
+    step_size_factor: float = 2.0,
+) -> list[float]:
+    """Validate :func:`boundary_search`'s options (e.g. when a callback is built); return the ladder as floats.
+
+    Raises:
+        ValueError: naming the first invalid option and what to pass instead.
+
+    Example:
+        >>> check_search_options((0.5, 1.0), "l2", 10)
+        [0.5, 1.0]
+    """
+    ladder = _check_ladder(epsilons)
+    _check_attack(ladder[0], norm, steps, None)
+    if isinstance(bisection_steps, bool) or not isinstance(bisection_steps, int) or bisection_steps < 0:
+        raise ValueError(f"`bisection_steps` must be a non-negative integer, got {bisection_steps!r}.")
+    if isinstance(step_size_factor, bool) or not (isinstance(step_size_factor, (int, float)) and step_size_factor > 0):
+        raise ValueError(f"`step_size_factor` must be a positive number (step = factor * epsilon / steps), got {step_size_factor!r}.")
+    if bounds is not None:
+        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+            raise ValueError(f"`bounds` must be a pair (low, high) of numbers or per-channel sequences, got {bounds!r}.")
+        low, high = (torch.as_tensor(b, dtype=torch.float64) for b in bounds)
+        if low.ndim > 1 or high.ndim > 1 or not bool((low < high).all()):
+            raise ValueError(f"`bounds` must be (low, high) numbers or per-channel sequences with low < high, got {bounds!r}.")
+    return ladder
 
 
 def _bisect(
