@@ -128,3 +128,20 @@ def test_gpu_throughput_lines_on_a_tiny_model(bench: Loader) -> None:
 def test_benchmark_doctests(bench: Loader, name: str) -> None:
     result = doctest.testmod(bench(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("monitor", ["spectral", "boundary"])
+def test_callback_overhead_benchmark_runs(monitor: str) -> None:
+    """The overhead script runs the quick-start example with and without the monitor and prints both ratios."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_callback_overhead.py"), "--quick", "--repeats", "1", "--monitor", monitor],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    for clock in ("wall", "CPU"):
+        ratio = re.search(rf"{clock} with / without {monitor} monitor: (\d+\.\d+)", done.stdout)
+        assert ratio is not None and float(ratio.group(1)) > 0.5, done.stdout
+    hooks = re.search(r"monitor hooks: median (\d+\.\d) s", done.stdout)
+    assert hooks is not None and float(hooks.group(1)) > 0, done.stdout  # the profiler saw the monitor's hooks

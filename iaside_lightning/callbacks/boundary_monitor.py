@@ -76,7 +76,7 @@ class BoundaryMonitor(Callback):
 
     def __init__(
         self,
-        num_probes: int = 32,
+        num_probes: int = 16,
         every_n_epochs: int = 1,
         preset: Preset = "fast",
         epsilons: Optional[Sequence[float]] = None,

@@ -85,7 +85,7 @@ class SpectralRobustnessMonitor(Callback):
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         beta: float = 0.75,
         every_n_epochs: int = 1,
-        max_samples: Optional[int] = 32,
+        max_samples: Optional[int] = 16,
         dataloader_idx: int = 0,
         batch_keys: Optional[Sequence[str]] = None,
         batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,
