@@ -64,7 +64,7 @@ def test_boundary_config_runs_with_lightning_cli(tmp_path: Path) -> None:
     (event_dir,) = {p.parent for p in (tmp_path / "logs").rglob("events.out.tfevents.*")}
     events = EventAccumulator(str(event_dir))
     events.Reload()
-    assert {"boundary/distance", "boundary/cos_gradient_boundary", "boundary/localization/big/mass_inside"} <= set(
+    assert {"boundary/distance", "boundary/attack_success_rate", "boundary/localization/gradient/mass_inside"} <= set(
         events.Tags()["scalars"]
     )
     assert "boundary/attributions" in events.Tags()["images"]

@@ -1,7 +1,6 @@
 """BoundaryMonitor in a real Trainer: no side effects, logged scalars, fixed probe set, resume, artifacts, bad input."""
 
 import csv
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +22,7 @@ from iaside_lightning.datasets import BlockMNISTDataModule
 from iaside_lightning.functional import boundary_geometry
 from iaside_lightning.metrics import AttributionLocalization, BoundaryGeometry
 from iaside_lightning.models import SmallCNNClassifier
+from side_effects import BatchGuard, Recorder, training_record
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -70,49 +70,12 @@ def _assert_rows_equal(got: list[dict[str, Any]], want: list[dict[str, Any]]) ->
 # -------------------------------------------------------------------------------------------- no side effects
 
 
-class _Recorder(SmallCNNClassifier):
-    """Records the modes of its modules and the gradients at every step; keeps one BatchNorm frozen in eval mode."""
-
-    def __init__(self) -> None:
-        super().__init__(in_channels=1, num_classes=2, width=4, depth=2, lr=3e-2, dropout=0.2)
-        self.train_modes: list[tuple[bool, bool]] = []
-        self.grads: list[list[Tensor]] = []
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.features[1].eval()
-        self.train_modes.append((self.training, self.features[1].training))
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.grads.append([p.grad.clone() for p in self.parameters() if p.grad is not None])
-
-
-class _BatchGuard(Callback):
-    """Checks after the monitor that the validation batch is unchanged."""
-
-    def __init__(self) -> None:
-        self.checked = 0
-
-    def on_validation_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, *args: Any) -> None:
-        self.copy = [t.clone() for t in batch]
-
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any) -> None:
-        assert all(torch.equal(a, b) for a, b in zip(batch, self.copy))
-        self.checked += 1
-
-
 def _fit(tmp_path: Path, with_monitor: bool, inference_mode: bool) -> dict[str, Any]:
     seed_everything(3)
-    model, guard, monitor = _Recorder(), _BatchGuard(), _monitor()
+    model, guard, monitor = Recorder(num_classes=2, lr=3e-2), BatchGuard(), _monitor()
     trainer = _trainer(tmp_path, [monitor, guard] if with_monitor else [guard], inference_mode=inference_mode, max_epochs=3)
     trainer.fit(model, datamodule=_data())
-    return {
-        "state": {k: v.clone() for k, v in model.state_dict().items()},
-        "grads": model.grads,
-        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("boundary/")},
-        "rng": (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()),
-        "modes": model.train_modes,
-        "training_after": model.training,
-        "checked": guard.checked,
+    return training_record(trainer, model, guard, "boundary/") | {
         "history": monitor.history,
     }
 

@@ -1,6 +1,5 @@
 """SpectralRobustnessMonitor in a real Trainer: logging, budgets, no side effects on training, resume, bad config."""
 
-import random
 import warnings
 from pathlib import Path
 from typing import Any
@@ -8,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -16,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from iaside_lightning import SpectralRobustnessMonitor
 from iaside_lightning.datasets import PlantedBandDataModule
 from iaside_lightning.models import SmallCNNClassifier
+from side_effects import BatchGuard, Recorder, training_record
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -44,50 +44,13 @@ def _trainer(tmp_path: Path, callbacks: list, **kwargs: Any) -> Trainer:
     return Trainer(callbacks=callbacks, **{**options, **kwargs})
 
 
-class _Recorder(SmallCNNClassifier):
-    """Records the modes of its modules at every training step and keeps one submodule frozen in eval mode."""
-
-    def __init__(self) -> None:
-        super().__init__(in_channels=1, width=4, depth=2, dropout=0.2)
-        self.train_modes: list[tuple[bool, bool]] = []
-        self.grads: list[list[torch.Tensor]] = []
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.features[1].eval()  # a deliberately frozen BatchNorm
-        self.train_modes.append((self.training, self.features[1].training))
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.grads.append([p.grad.clone() for p in self.parameters() if p.grad is not None])
-
-
-class _BatchGuard(Callback):
-    """Checks after the monitor that the validation batch is unchanged."""
-
-    def __init__(self) -> None:
-        self.checked = 0
-
-    def on_validation_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, *args: Any) -> None:
-        self.copy = [t.clone() for t in batch]
-
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any) -> None:
-        assert all(torch.equal(a, b) for a, b in zip(batch, self.copy))
-        self.checked += 1
-
-
 def _fit(tmp_path: Path, with_monitor: bool, inference_mode: bool) -> dict[str, Any]:
     seed_everything(7)
-    model, guard = _Recorder(), _BatchGuard()
+    model, guard = Recorder(), BatchGuard()
     callbacks = [_monitor(fill="noise"), guard] if with_monitor else [guard]
     trainer = _trainer(tmp_path, callbacks, inference_mode=inference_mode)
     trainer.fit(model, datamodule=_data())
-    return {
-        "state": {k: v.clone() for k, v in model.state_dict().items()},
-        "grads": model.grads,
-        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith("spectral/")},
-        "rng": (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()),
-        "modes": model.train_modes,
-        "training_after": model.training,
-        "checked": guard.checked,
+    return training_record(trainer, model, guard, "spectral/") | {
         "spectral": {k for k in trainer.callback_metrics if k.startswith("spectral/")},
     }
 

@@ -1,5 +1,8 @@
 """L-inf adversarial perturbations of a classifier: FGSM and PGD, computed in pixel space.
 
+Both run :func:`~iaside_lightning.functional.boundary_search.pgd_attack` (the package's one PGD) on the model with
+the normalisation in front of it.
+
 The model may expect normalised inputs: pass the ``normalization=(mean, std)`` it was trained with and give the
 attack pixel-space images in ``[0, 1]``. The perturbation is then bounded by ``epsilon`` in pixel units and the
 adversarial images are clipped to ``[0, 1]``, as in the paper's threat model.
@@ -8,11 +11,10 @@ adversarial images are clipped to ``[0, 1]``, as in the paper's threat model.
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from iaside_lightning.functional.engine import parse_normalization
-from iaside_lightning.functional.model_mode import evaluation_mode
+from iaside_lightning.functional.boundary_search import pgd_attack
 
 __all__ = ["fgsm", "pgd"]
 
@@ -56,6 +58,7 @@ def pgd(
         ValueError: if a shape or a number is out of range.
 
     Example:
+        >>> import torch
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
         >>> x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
         >>> adv = pgd(model, x, y, epsilon=0.05, steps=5, normalization=([0.5], [0.25]))
@@ -66,22 +69,26 @@ def pgd(
     step = 2.5 * epsilon / steps if step_size is None else step_size
     if not step > 0:
         raise ValueError(f"`step_size` must be positive, got {step_size!r}.")
-    with evaluation_mode(model, gradients=True):  # tensors made inside, so that inference tensors from outside never enter autograd
-        norm = parse_normalization(normalization, images)
-        clean, targets = images.detach().clone(), labels.to(images.device).clone()
-        if random_start:
-            start = torch.rand(clean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-            adv = (clean + epsilon * (2 * start.to(clean) - 1)).clamp(0.0, 1.0)
-        else:
-            adv = clean.clone()
-        for _ in range(steps):
-            adv.requires_grad_(True)
-            inputs = adv if norm is None else (adv - norm[0][:, None, None]) / norm[1][:, None, None]
-            loss = nn.functional.cross_entropy(model(inputs), targets, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, adv)
-            adv = adv.detach() + step * grad.sign()
-            adv = torch.minimum(torch.maximum(adv, clean - epsilon), clean + epsilon).clamp(0.0, 1.0)
-    return adv.detach()
+    norm = parse_normalization(normalization, images)
+    attacked = model if norm is None else _Normalized(model, *norm)
+    adversarial, _ = pgd_attack(
+        attacked, images, labels, epsilon, norm="linf", steps=steps, step_size=step, random_start=random_start,
+        bounds=(0.0, 1.0), seed=seed,
+    )
+    return adversarial
+
+
+class _Normalized(nn.Module):
+    """``model((x - mean) / std)``: the attack runs in pixel space; ``model``'s modes are managed with this module's."""
+
+    def __init__(self, model: Callable[[Tensor], Tensor], mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", mean[:, None, None], persistent=False)
+        self.register_buffer("std", std[:, None, None], persistent=False)
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        return self.model((pixels - self.mean) / self.std)
 
 
 def fgsm(
@@ -107,6 +114,7 @@ def fgsm(
         Adversarial pixel-space images in ``[0, 1]`` with ``|x' - x| <= epsilon``.
 
     Example:
+        >>> import torch
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
         >>> x = torch.full((1, 1, 8, 8), 0.5)
         >>> moved = (fgsm(model, x, torch.tensor([1]), epsilon=0.1) - x).abs()

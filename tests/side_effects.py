@@ -1,0 +1,53 @@
+"""Shared by the callbacks' no-side-effect tests: a model that records what training did, and a batch guard."""
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from iaside_lightning.models import SmallCNNClassifier
+
+
+class Recorder(SmallCNNClassifier):
+    """Records the modes of its modules and the gradients at every step; keeps one BatchNorm frozen in eval mode."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"in_channels": 1, "width": 4, "depth": 2, "dropout": 0.2, **kwargs})
+        self.train_modes: list[tuple[bool, bool]] = []
+        self.grads: list[list[torch.Tensor]] = []
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.features[1].eval()  # a deliberately frozen BatchNorm
+        self.train_modes.append((self.training, self.features[1].training))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.grads.append([p.grad.clone() for p in self.parameters() if p.grad is not None])
+
+
+class BatchGuard(Callback):
+    """Checks after the monitor that the validation batch is unchanged."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def on_validation_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, *args: Any) -> None:
+        self.copy = [t.clone() for t in batch]
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any) -> None:
+        assert all(torch.equal(a, b) for a, b in zip(batch, self.copy))
+        self.checked += 1
+
+
+def training_record(trainer: Trainer, model: Recorder, guard: BatchGuard, monitor_prefix: str) -> dict[str, Any]:
+    """Everything the monitor must not change, after ``trainer.fit(model)``; the monitor's own keys left out."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "grads": model.grads,
+        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith(monitor_prefix)},
+        "rng": (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()),
+        "modes": model.train_modes,
+        "training_after": model.training,
+        "checked": guard.checked,
+    }
