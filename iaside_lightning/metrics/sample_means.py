@@ -23,7 +23,7 @@ class SampleMeans(Metric):
 
     Example:
         >>> metric = SampleMeans(["score"])
-        >>> metric.add({"score": torch.tensor([1.0, 3.0, float("nan")])})
+        >>> metric.update({"score": torch.tensor([1.0, 3.0, float("nan")])})
         >>> {k: float(v) for k, v in metric.compute().items()}
         {'score': 2.0, 'score_stderr': 1.0, 'score_count': 2.0}
     """
