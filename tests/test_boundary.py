@@ -292,3 +292,14 @@ def test_presets_and_overrides() -> None:
     assert bool((one.search.epsilon[one.search.found] == 64.0).all())
     with pytest.raises(ValueError, match="preset"):
         boundary_geometry(model, x, y, preset="slow")
+
+
+def test_inputs_made_under_inference_mode_work() -> None:
+    """As in ``Trainer.validate``: images and labels are inference tensors, yet gradients and BIG work."""
+    model = _cnn()
+    with torch.inference_mode():
+        x = _images(4) * 1.0
+        y = torch.zeros(4, dtype=torch.long) + 0
+        assert x.is_inference() and y.is_inference()
+        geometry = boundary_geometry(model, x, y, epsilons=[1.0, 16.0], steps=3)
+    assert geometry.gradient.abs().sum() > 0 and geometry.integrated_gradients.abs().sum() > 0

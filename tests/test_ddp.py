@@ -19,11 +19,12 @@ from torch import nn
 from iaside_lightning import (
     AttributionLocalization,
     BoundaryGeometry,
+    BoundaryMonitor,
     SpectralImportance,
     SpectralRobustnessMonitor,
     spectral_shapley,
 )
-from iaside_lightning.datasets import PlantedBandDataModule
+from iaside_lightning.datasets import BlockMNISTDataModule, PlantedBandDataModule
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult
 from iaside_lightning.functional.boundary_search import BoundarySearchResult
 from iaside_lightning.models import SmallCNNClassifier
@@ -192,3 +193,25 @@ def test_ddp_spawn_trainer_logs_the_single_process_phi() -> None:
     # 32 validation images split 16/16 over 2 ranks (no sampler padding), the same weights: the same statistics.
     for key, value in single.items():
         assert double[key] == pytest.approx(value, abs=1e-6), key
+
+
+def _validate_boundary(devices: int, strategy: str) -> dict[str, float]:
+    seed_everything(0)
+    model = SmallCNNClassifier(in_channels=1, num_classes=2, width=4, depth=2)
+    data = BlockMNISTDataModule(source="synthetic", num_per_class=40, num_val=32, batch_size=8, block_size=14)
+    monitor = BoundaryMonitor(num_probes=16, epsilons=(4.0, 16.0, 64.0), steps=2, mask_key=2, log_images=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (metrics,) = _trainer(devices, strategy, [monitor]).validate(model, datamodule=data, verbose=False)
+    return {k: float(v) for k, v in metrics.items() if k.startswith("boundary/")}
+
+
+def test_ddp_spawn_boundary_monitor_matches_single_process() -> None:
+    """Each rank probes the first 8 images of its shard: together the single process's 16 probes, the same means."""
+    single = _validate_boundary(1, "auto")
+    double = _validate_boundary(2, "ddp_spawn")
+    assert {"boundary/distance", "boundary/localization/gradient/mass_inside"} <= set(single)
+    assert single["boundary/attack_success_rate"] > 0
+    assert set(double) == set(single)
+    for key, value in single.items():
+        assert double[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key

@@ -154,7 +154,8 @@ class BoundaryMonitor(Callback):
             return
         if self.probes is None and self._collecting:
             parts = list(zip(*self._collecting))
-            self.probes = (torch.cat(parts[0]), torch.cat(parts[1]), None if parts[2][0] is None else torch.cat(parts[2]))
+            with torch.inference_mode(False):  # plain tensors: the probes later enter autograd
+                self.probes = (torch.cat(parts[0]), torch.cat(parts[1]), None if parts[2][0] is None else torch.cat(parts[2]))
             self._collecting, self._budget = [], 0
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
@@ -216,7 +217,8 @@ class BoundaryMonitor(Callback):
             metric.to(pl_module.device)
         if self.probes is None:  # a process without probes still joins the collectives
             return None
-        images, labels, masks = (None if t is None else t.to(pl_module.device) for t in self.probes)
+        with torch.inference_mode(False):
+            images, labels, masks = tuple(None if t is None else t.to(pl_module.device) for t in self.probes)
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             result = boundary_geometry(pl_module, images, labels, **self.geometry_options)

@@ -78,13 +78,12 @@ def integrated_gradients(
         raise ValueError(f"`baselines` must be a number or a tensor of shape {tuple(images.shape)}, got {tuple(baselines.shape)}.")
     if not isinstance(baselines, (Tensor, int, float)) or isinstance(baselines, bool):
         raise TypeError(f"`baselines` must be a number or a tensor, got {type(baselines).__name__}.")
-    targets = labels.to(images.device)
-
     def forward(inputs: Tensor) -> Tensor:
         return checked_logits(model, inputs, targets.repeat(len(inputs) // len(targets)), output_transform)
 
-    with evaluation_mode(model, gradients=True):
+    with evaluation_mode(model, gradients=True):  # clones made here are plain tensors even under inference mode
         inputs = images.detach().clone()
+        targets = labels.detach().to(images.device).clone()
         base = baselines.detach().clone().to(inputs) if isinstance(baselines, Tensor) else float(baselines)
         attr, delta = IntegratedGradients(forward).attribute(
             inputs, baselines=base, target=targets, n_steps=steps, method=method, return_convergence_delta=True

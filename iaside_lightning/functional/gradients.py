@@ -45,10 +45,11 @@ def input_gradient(
         True
     """
     check_images_and_labels(images, labels)
-    with evaluation_mode(model, gradients=True):
+    with evaluation_mode(model, gradients=True):  # clones made here are plain tensors even under inference mode
         inputs = images.detach().clone().requires_grad_(True)
-        logits = checked_logits(model, inputs, labels, output_transform)
-        (grad,) = torch.autograd.grad(logits.gather(1, labels.to(logits.device)[:, None]).sum(), inputs)
+        targets = labels.detach().clone()
+        logits = checked_logits(model, inputs, targets, output_transform)
+        (grad,) = torch.autograd.grad(logits.gather(1, targets.to(logits.device)[:, None]).sum(), inputs)
     return grad.detach()
 
 
