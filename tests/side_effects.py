@@ -1,6 +1,7 @@
-"""Shared by the callbacks' no-side-effect tests: a model that records what training did, and a batch guard."""
+"""Shared by the callbacks' tests: a quiet CPU Trainer, a model that records what training did, and a batch guard."""
 
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,21 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from iaside_lightning.models import SmallCNNClassifier
+
+
+def quiet_trainer(tmp_path: Path, callbacks: list, **kwargs: Any) -> Trainer:
+    """A deterministic CPU Trainer without logger, checkpoints, progress bar or summary (``kwargs`` override)."""
+    options = {
+        "accelerator": "cpu",
+        "max_epochs": 2,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": tmp_path,
+        "deterministic": True,
+    }
+    return Trainer(callbacks=callbacks, **{**options, **kwargs})
 
 
 class Recorder(SmallCNNClassifier):

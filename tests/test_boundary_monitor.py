@@ -22,7 +22,7 @@ from iaside_lightning.datasets import BlockMNISTDataModule
 from iaside_lightning.functional import boundary_geometry
 from iaside_lightning.metrics import AttributionLocalization, BoundaryGeometry
 from iaside_lightning.models import SmallCNNClassifier
-from side_effects import BatchGuard, Recorder, training_record
+from side_effects import BatchGuard, Recorder, quiet_trainer, training_record
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -47,20 +47,6 @@ def _monitor(**kwargs: Any) -> BoundaryMonitor:
     return BoundaryMonitor(**{"num_probes": NUM_PROBES, "mask_key": 2, **SEARCH, **kwargs})
 
 
-def _trainer(tmp_path: Path, callbacks: list, **kwargs: Any) -> Trainer:
-    options = {
-        "accelerator": "cpu",
-        "max_epochs": 2,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "default_root_dir": tmp_path,
-        "deterministic": True,
-    }
-    return Trainer(callbacks=callbacks, **{**options, **kwargs})
-
-
 def _assert_rows_equal(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
     """History rows equal, NaN equal to NaN."""
     assert [list(row) for row in got] == [list(row) for row in want]
@@ -73,7 +59,7 @@ def _assert_rows_equal(got: list[dict[str, Any]], want: list[dict[str, Any]]) ->
 def _fit(tmp_path: Path, with_monitor: bool, inference_mode: bool) -> dict[str, Any]:
     seed_everything(3)
     model, guard, monitor = Recorder(num_classes=2, lr=3e-2), BatchGuard(), _monitor()
-    trainer = _trainer(tmp_path, [monitor, guard] if with_monitor else [guard], inference_mode=inference_mode, max_epochs=3)
+    trainer = quiet_trainer(tmp_path, [monitor, guard] if with_monitor else [guard], inference_mode=inference_mode, max_epochs=3)
     trainer.fit(model, datamodule=_data())
     return training_record(trainer, model, guard, "boundary/") | {
         "history": monitor.history,
@@ -105,7 +91,7 @@ def test_monitor_does_not_change_training(tmp_path: Path, inference_mode: bool) 
 def test_logged_scalars_are_in_range_and_equal_a_recomputation_on_the_probes(tmp_path: Path) -> None:
     seed_everything(0)
     model, data, logger, monitor = _model(), _data(), CSVLogger(tmp_path), _monitor()
-    trainer = _trainer(tmp_path, [monitor], max_epochs=3, logger=logger, log_every_n_steps=1)
+    trainer = quiet_trainer(tmp_path, [monitor], max_epochs=3, logger=logger, log_every_n_steps=1)
     trainer.fit(model, datamodule=data)
 
     history = monitor.history
@@ -177,7 +163,7 @@ def test_probe_set_is_cached_once_from_the_first_epoch_even_with_a_shuffling_loa
     monitor = _monitor()
     recorder = _ValidationRecorder(monitor)
     shuffled = DataLoader(data.val_set, batch_size=4, shuffle=True)
-    trainer = _trainer(tmp_path, [monitor, recorder], max_epochs=3, num_sanity_val_steps=2)
+    trainer = quiet_trainer(tmp_path, [monitor, recorder], max_epochs=3, num_sanity_val_steps=2)
     trainer.fit(_model(), data.train_dataloader(), shuffled)
 
     assert [r["epoch"] for r in monitor.history] == [0, 1, 2]  # nothing from the sanity check
@@ -194,7 +180,7 @@ def test_probe_set_is_cached_once_from_the_first_epoch_even_with_a_shuffling_loa
 def test_every_n_epochs_measures_on_schedule_with_probes_from_epoch_zero(tmp_path: Path) -> None:
     data, monitor, logger = _data(), _monitor(every_n_epochs=2, log_images=False), CSVLogger(tmp_path)
     recorder = _ValidationRecorder(monitor)
-    _trainer(tmp_path, [monitor, recorder], max_epochs=4, logger=logger).fit(_model(), datamodule=data)
+    quiet_trainer(tmp_path, [monitor, recorder], max_epochs=4, logger=logger).fit(_model(), datamodule=data)
     assert [r["epoch"] for r in monitor.history] == [1, 3]
     assert recorder.probes[0] is not None and torch.equal(recorder.probes[0][0], data.val_set.images[:NUM_PROBES])
     with open(Path(logger.log_dir) / "boundary_history.csv", newline="") as file:
@@ -205,7 +191,7 @@ def test_every_n_epochs_measures_on_schedule_with_probes_from_epoch_zero(tmp_pat
 def test_no_probe_image_warns_and_measures_nothing(tmp_path: Path) -> None:
     monitor = _monitor(dataloader_idx=1)  # there is a single validation dataloader
     with pytest.warns(UserWarning, match="no probe image in validation dataloader 1"):
-        _trainer(tmp_path, [monitor], max_epochs=1, limit_train_batches=1).fit(_model(), datamodule=_data())
+        quiet_trainer(tmp_path, [monitor], max_epochs=1, limit_train_batches=1).fit(_model(), datamodule=_data())
     assert monitor.history == [] and monitor.probes is None
 
 
@@ -219,13 +205,13 @@ def test_checkpoint_monitors_a_boundary_scalar_and_resume_continues_history(tmp_
     )
     first = _monitor()
     seed_everything(3)
-    _trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(_model(), datamodule=data)
+    quiet_trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(_model(), datamodule=data)
     assert checkpoint.best_model_path
     best = np.nanmax([r["cos_gradient_boundary"] for r in first.history])
     assert float(checkpoint.best_model_score) == pytest.approx(best, rel=1e-6)
 
     resumed = _monitor()
-    _trainer(tmp_path, [resumed, ModelCheckpoint(dirpath=tmp_path / "ckpt2")], max_epochs=3, enable_checkpointing=True).fit(
+    quiet_trainer(tmp_path, [resumed, ModelCheckpoint(dirpath=tmp_path / "ckpt2")], max_epochs=3, enable_checkpointing=True).fit(
         _model(), datamodule=data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt")
     )
     assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
@@ -254,7 +240,7 @@ def test_figure_and_history_reach_csv_and_tensorboard_loggers(tmp_path: Path, mo
     csv_logger, tensorboard = CSVLogger(tmp_path / "csv"), TensorBoardLogger(tmp_path / "tb")
     monitor = _monitor(num_images=4)
     seed_everything(0)
-    _trainer(tmp_path, [monitor], logger=[csv_logger, tensorboard]).fit(_model(), datamodule=_data())
+    quiet_trainer(tmp_path, [monitor], logger=[csv_logger, tensorboard]).fit(_model(), datamodule=_data())
 
     images, labels, masks = monitor.probes
     assert len(grids) == 2
@@ -348,7 +334,7 @@ def test_dict_batches_by_keys_or_by_transform_give_the_same_measurements(tmp_pat
     for options in (by_keys, {"mask_key": None, "batch_transform": _from_dict}):
         monitor = _monitor(**options)
         seed_everything(5)
-        _trainer(tmp_path, [monitor]).fit(_dict_model(), *_dict_loaders())
+        quiet_trainer(tmp_path, [monitor]).fit(_dict_model(), *_dict_loaders())
         histories.append(monitor.history)
         probes.append(monitor.probes)
     assert [r["epoch"] for r in histories[0]] == [0, 1]
@@ -361,7 +347,7 @@ def test_dict_batches_by_keys_or_by_transform_give_the_same_measurements(tmp_pat
 
 def test_batches_without_masks_log_geometry_only(tmp_path: Path) -> None:
     monitor = _monitor(mask_key=None, batch_transform=lambda batch: (batch["pixels"], batch["target"]))
-    trainer = _trainer(tmp_path, [monitor], max_epochs=1)
+    trainer = quiet_trainer(tmp_path, [monitor], max_epochs=1)
     trainer.fit(_dict_model(), *_dict_loaders())
     logged = {k.removeprefix("boundary/") for k in trainer.callback_metrics if k.startswith("boundary/")}
     assert logged == {*GEOMETRY, "distance_stderr"}
@@ -406,5 +392,5 @@ def test_unreadable_batches_fail_at_the_first_validation_batch_naming_the_option
     guard = _FailureGuard()
     model = _dict_model() if loaders is _dict_loaders else _model()
     with pytest.raises(TypeError, match=match):
-        _trainer(tmp_path, [_monitor(**kwargs), guard], max_epochs=1, limit_train_batches=1).fit(model, *loaders())
+        quiet_trainer(tmp_path, [_monitor(**kwargs), guard], max_epochs=1, limit_train_batches=1).fit(model, *loaders())
     assert (guard.started, guard.finished) == (1, 0)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from iaside_lightning import SpectralRobustnessMonitor
 from iaside_lightning.datasets import PlantedBandDataModule
 from iaside_lightning.models import SmallCNNClassifier
-from side_effects import BatchGuard, Recorder, training_record
+from side_effects import BatchGuard, Recorder, quiet_trainer, training_record
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -30,25 +30,11 @@ def _monitor(**kwargs: Any) -> SpectralRobustnessMonitor:
     return SpectralRobustnessMonitor(**{**options, **kwargs})
 
 
-def _trainer(tmp_path: Path, callbacks: list, **kwargs: Any) -> Trainer:
-    options = {
-        "accelerator": "cpu",
-        "max_epochs": 2,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "default_root_dir": tmp_path,
-        "deterministic": True,
-    }
-    return Trainer(callbacks=callbacks, **{**options, **kwargs})
-
-
 def _fit(tmp_path: Path, with_monitor: bool, inference_mode: bool) -> dict[str, Any]:
     seed_everything(7)
     model, guard = Recorder(), BatchGuard()
     callbacks = [_monitor(fill="noise"), guard] if with_monitor else [guard]
-    trainer = _trainer(tmp_path, callbacks, inference_mode=inference_mode)
+    trainer = quiet_trainer(tmp_path, callbacks, inference_mode=inference_mode)
     trainer.fit(model, datamodule=_data())
     return training_record(trainer, model, guard, "spectral/") | {
         "spectral": {k for k in trainer.callback_metrics if k.startswith("spectral/")},
@@ -74,7 +60,7 @@ def test_monitor_does_not_change_training(tmp_path: Path, inference_mode: bool) 
 
 def test_logged_scalars_history_and_sanity_check(tmp_path: Path) -> None:
     monitor = _monitor(max_samples=10)
-    trainer = _trainer(tmp_path, [monitor], max_epochs=3, num_sanity_val_steps=2)
+    trainer = quiet_trainer(tmp_path, [monitor], max_epochs=3, num_sanity_val_steps=2)
     trainer.fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
     assert [r["epoch"] for r in monitor.history] == [0, 1, 2]  # nothing from the sanity check
     assert all(r["num_samples"] == 10 for r in monitor.history)  # the budget holds across batches of 8
@@ -89,7 +75,7 @@ def test_logged_scalars_history_and_sanity_check(tmp_path: Path) -> None:
 
 def test_every_n_epochs(tmp_path: Path) -> None:
     monitor = _monitor(every_n_epochs=2)
-    _trainer(tmp_path, [monitor], max_epochs=4).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
+    quiet_trainer(tmp_path, [monitor], max_epochs=4).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
     assert [r["epoch"] for r in monitor.history] == [1, 3]
 
 
@@ -97,13 +83,13 @@ def test_checkpoint_monitors_srs_and_resume_continues_history(tmp_path: Path) ->
     data = _data()
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="spectral/srs", mode="max", save_last=True)
     first = _monitor()
-    _trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(
+    quiet_trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(
         SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=data
     )
     assert checkpoint.best_model_path
     assert float(checkpoint.best_model_score) == pytest.approx(max(r["srs"] for r in first.history), rel=1e-6)
     resumed = _monitor()
-    _trainer(tmp_path, [resumed, ModelCheckpoint(dirpath=tmp_path / "ckpt2")], max_epochs=3, enable_checkpointing=True).fit(
+    quiet_trainer(tmp_path, [resumed, ModelCheckpoint(dirpath=tmp_path / "ckpt2")], max_epochs=3, enable_checkpointing=True).fit(
         SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=data, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt")
     )
     assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
@@ -131,9 +117,9 @@ def _dict_loader() -> DataLoader:
 def test_dict_batches_need_keys_and_say_so(tmp_path: Path) -> None:
     model = _DictModule(in_channels=1, width=4, depth=2)
     with pytest.raises(TypeError, match="batch_keys"):
-        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
+        quiet_trainer(tmp_path, [_monitor()], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
     monitor = _monitor(batch_keys=("pixels", "target"))
-    _trainer(tmp_path, [monitor], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
+    quiet_trainer(tmp_path, [monitor], max_epochs=1).fit(model, _dict_loader(), _dict_loader())
     assert monitor.history and monitor.history[-1]["num_samples"] == 16
 
 
@@ -150,9 +136,9 @@ class _DictOutput(SmallCNNClassifier):
 
 def test_model_output_needs_transform_and_says_so(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="output_transform"):
-        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
+        quiet_trainer(tmp_path, [_monitor()], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
     monitor = _monitor(output_transform=_pick_logits)
-    _trainer(tmp_path, [monitor], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
+    quiet_trainer(tmp_path, [monitor], max_epochs=1).fit(_DictOutput(in_channels=1, width=4, depth=2), datamodule=_data())
     assert len(monitor.history) == 1
 
 
@@ -184,5 +170,5 @@ def test_figures_before_any_epoch_raise() -> None:
 def test_no_warning_storm_on_single_device(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _trainer(tmp_path, [_monitor()], max_epochs=1).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
+        quiet_trainer(tmp_path, [_monitor()], max_epochs=1).fit(SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=_data())
     assert not [w for w in caught if "iaside" in str(w.filename) or "Spectral" in str(w.message)]
