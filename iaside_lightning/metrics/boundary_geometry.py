@@ -1,13 +1,11 @@
 """``BoundaryGeometry``: distance to the decision boundary and gradient/boundary alignment, over batches."""
 
-from torch import Tensor
-
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult
 from iaside_lightning.metrics.sample_means import SampleMeans
 
 __all__ = ["BoundaryGeometry"]
 
-MEASURES = ("distance", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error", "correct", "found")
+MEASURES = ("distance", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error", "accuracy", "attack_success_rate")
 
 
 class BoundaryGeometry(SampleMeans):
@@ -45,22 +43,13 @@ class BoundaryGeometry(SampleMeans):
                 f"{type(geometry).__name__}."
             )
         search = geometry.search
-        found_or_nan = search.found.double().masked_fill(~search.correct, float("nan"))
         self.add(
             {
                 "distance": search.distance,
                 "cos_gradient_boundary": geometry.cos_gradient_boundary,
                 "cos_ig_big": geometry.cos_ig_big,
                 "abs_completeness_error": geometry.big_completeness_error.abs().masked_fill(~search.found, float("nan")),
-                "correct": search.correct.double(),
-                "found": found_or_nan,
+                "accuracy": search.correct.double(),  # the mean of 0/1 per sample is the rate
+                "attack_success_rate": search.found.double().masked_fill(~search.correct, float("nan")),  # of the correct
             }
         )
-
-    def compute(self) -> dict[str, Tensor]:
-        """Means, standard errors and counts; ``accuracy`` and ``attack_success_rate`` are the two rates."""
-        out = super().compute()
-        out["accuracy"], out["attack_success_rate"] = out.pop("correct"), out.pop("found")
-        out["accuracy_stderr"], out["attack_success_rate_stderr"] = out.pop("correct_stderr"), out.pop("found_stderr")
-        out["accuracy_count"], out["attack_success_rate_count"] = out.pop("correct_count"), out.pop("found_count")
-        return out
