@@ -243,11 +243,7 @@ def check_search_options(
     if isinstance(step_size_factor, bool) or not (isinstance(step_size_factor, (int, float)) and step_size_factor > 0):
         raise ValueError(f"`step_size_factor` must be a positive number (step = factor * epsilon / steps), got {step_size_factor!r}.")
     if bounds is not None:
-        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
-            raise ValueError(f"`bounds` must be a pair (low, high) of numbers or per-channel sequences, got {bounds!r}.")
-        low, high = (torch.as_tensor(b, dtype=torch.float64) for b in bounds)
-        if low.ndim > 1 or high.ndim > 1 or not bool((low < high).all()):
-            raise ValueError(f"`bounds` must be (low, high) numbers or per-channel sequences with low < high, got {bounds!r}.")
+        _check_bounds(bounds)
     return ladder
 
 
@@ -305,12 +301,18 @@ def _bounds(bounds: Optional[Bounds], images: Tensor) -> tuple[Tensor, Tensor]:
     channels = images.shape[1]
     if bounds is None:
         return (torch.full((1, channels, 1, 1), -torch.inf).to(images), torch.full((1, channels, 1, 1), torch.inf).to(images))
+    low, high = (b.expand(channels).reshape(1, channels, 1, 1) for b in _check_bounds(bounds))
+    return low.to(images), high.to(images)
+
+
+def _check_bounds(bounds: Bounds) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` as 1-D float64 tensors (one value, or one per channel), checked: a pair with low < high."""
     if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
         raise ValueError(f"`bounds` must be a pair (low, high) of numbers or per-channel sequences, got {bounds!r}.")
-    low, high = (torch.as_tensor(b, dtype=torch.float64).flatten().expand(channels).reshape(1, channels, 1, 1) for b in bounds)
-    if not bool((low < high).all()):
-        raise ValueError(f"`bounds` must have low < high for every channel, got {bounds!r}.")
-    return low.to(images), high.to(images)
+    low, high = (torch.as_tensor(b, dtype=torch.float64) for b in bounds)
+    if low.ndim > 1 or high.ndim > 1 or not bool((low < high).all()):
+        raise ValueError(f"`bounds` must be (low, high) numbers or per-channel sequences with low < high, got {bounds!r}.")
+    return low.flatten(), high.flatten()
 
 
 def _clip(images: Tensor, low: Tensor, high: Tensor) -> Tensor:
