@@ -14,6 +14,7 @@ from typing import Optional
 from torch import Tensor, nn
 
 from iaside_lightning.functional.engine import parse_normalization
+from iaside_lightning.functional.gradients import check_images_and_labels
 from iaside_lightning.functional.boundary_search import pgd_attack
 
 __all__ = ["fgsm", "pgd"]
@@ -127,15 +128,11 @@ def fgsm(
 
 
 def _check(images: Tensor, labels: Tensor, epsilon: float, steps: int) -> None:
-    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
-        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise TypeError(f"`images` must be a 4-D floating-point tensor [B, C, H, W] in [0, 1], got {got}.")
+    check_images_and_labels(images, labels)
     if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
         raise ValueError(
             "`images` must be pixel-space images in [0, 1]; undo the normalisation and pass it as `normalization`."
         )
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.shape != images.shape[:1]:
-        raise TypeError(f"`labels` must be an integer tensor of shape [{images.shape[0]}], got {labels!r:.80}.")
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
         raise ValueError(f"`epsilon` must be a non-negative number (L-inf radius in pixel units), got {epsilon!r}.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
