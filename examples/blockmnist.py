@@ -57,7 +57,15 @@ def main() -> None:
     top_model = train("standard", top_data, args)
 
     images, labels, masks = validation_tensors(data)
-    gradients = {kind: compute_attributions(model, images, labels, "gradient") for kind, model in models.items()}
+    schemes = {  # the model whose attributions rank the pixels, and the attribution method
+        "gradient, standard": (models["standard"], "gradient"),
+        "gradient, robust": (models["robust"], "gradient"),
+        "random": (models["standard"], "random"),
+    }
+    # Each scheme's attributions of the validation images, computed once: localization, DiffROAR and its proxy.
+    test_scores = {
+        name: compute_attributions(model, images, labels, method, seed=len(images)) for name, (model, method) in schemes.items()
+    }
     top_images, top_labels, top_masks = validation_tensors(top_data)
     top_gradient = compute_attributions(top_model, top_images, top_labels, "gradient")
     big = boundary_geometry(
@@ -66,8 +74,8 @@ def main() -> None:
     print("\nLocalization on the digit block (validation images; 0.5 = no preference between the blocks)")
     print(f"{'attribution':34}{'mass on digit':>16}{'top-10% off digit':>20}")
     for name, attribution, mask in [
-        ("gradient, standard model", gradients["standard"], masks),
-        ("gradient, robust model", gradients["robust"], masks),
+        ("gradient, standard model", test_scores["gradient, standard"], masks),
+        ("gradient, robust model", test_scores["gradient, robust"], masks),
         ("gradient, standard model (Top)", top_gradient, top_masks),
         ("BIG, standard model", big, masks),
     ]:
@@ -79,35 +87,31 @@ def main() -> None:
             f"{float(scores['top_k_outside']):>13.3f} ± {float(scores['top_k_outside_stderr']):.3f}"
         )
     grid, _ = plot_attribution_grid(
-        images[:4], {"gradient\nstandard": gradients["standard"][:4], "gradient\nrobust": gradients["robust"][:4],
-                     "BIG\nstandard": big[:4]}, masks[:4], labels[:4].tolist(),
+        images[:4],
+        {"gradient\nstandard": test_scores["gradient, standard"][:4], "gradient\nrobust": test_scores["gradient, robust"][:4],
+         "BIG\nstandard": big[:4]},
+        masks[:4], labels[:4].tolist(),
         title="BlockMNIST: input gradients (digit block outlined)",
     )
     grid.savefig(figures_dir / "blockmnist_gradients.png", dpi=100)
 
     train_images, train_labels, _ = data.train_set.tensors
-    schemes = {
-        "gradient, standard": lambda x, y: compute_attributions(models["standard"], x, y, "gradient"),
-        "gradient, robust": lambda x, y: compute_attributions(models["robust"], x, y, "gradient"),
-        "random": lambda x, y: compute_attributions(models["standard"], x, y, "random", seed=len(x)),
-    }
     width = 4 if args.quick else 8
     # With the mean as fill, removed pixels (0 in standardised units) differ from black background (-0.42): the
     # retrained model can read the mask's shape, which follows the digit (docs/blockmnist.md).
     fill = pixel_bounds(data)[0] if args.fill == "background" else "mean"
     trainer_kwargs = {"max_epochs": 1 if args.quick else args.retrain_epochs}
     results, proxies = {}, {}
-    for name, attribute in schemes.items():
+    for name, (model, method) in schemes.items():
         print(f"\nDiffROAR of {name}: {2 * len(LEVELS) * args.repeats} retrainings")
         results[name] = diffroar(
             lambda: SmallCNNClassifier(in_channels=1, num_classes=len(args.classes), width=width, lr=3e-3),
             (train_images, train_labels), (images, labels),
-            attribute(train_images, train_labels), attribute(images, labels),
+            compute_attributions(model, train_images, train_labels, method, seed=len(train_images)), test_scores[name],
             levels=LEVELS, repeats=1 if args.quick else args.repeats, per="pixel", fill=fill, trainer_kwargs=trainer_kwargs,
             batch_size=64,
         )
-        model = models["robust" if "robust" in name else "standard"]
-        proxies[name] = diffroar_proxy(model, images, labels, attribute(images, labels), levels=LEVELS, per="pixel", fill=fill)
+        proxies[name] = diffroar_proxy(model, images, labels, test_scores[name], levels=LEVELS, per="pixel", fill=fill)
 
     print(f"\n{'DiffROAR(k)':22}" + "".join(f"{k:>14.2f}" for k in LEVELS))
     for name, result in results.items():
