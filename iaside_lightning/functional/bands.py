@@ -6,47 +6,77 @@ images of an image sum back to the image.
 """
 
 from collections.abc import Sequence
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["BandEdges", "BandShape", "band_edges", "band_images", "band_masks", "normalized_radius"]
+__all__ = [
+    "BAND_EDGE_RULES",
+    "BandEdges",
+    "BandShape",
+    "band_edges",
+    "band_images",
+    "band_masks",
+    "band_sizes",
+    "normalized_radius",
+    "ring_index",
+]
 
 BandShape = Literal["square", "circle"]
-BandEdges = Union[Literal["linear", "log"], Sequence[float]]
+BandEdges = Union[Literal["rings", "linear", "log"], Sequence[float]]
+#: The named band-edge rules; ``"rings"`` (the default everywhere) depends on the image size.
+BAND_EDGE_RULES = ("rings", "linear", "log")
 
 
-def band_edges(num_bands: int = 8, edges: BandEdges = "linear") -> Tensor:
+def band_edges(
+    num_bands: int = 8,
+    edges: BandEdges = "rings",
+    size: Optional[tuple[int, int]] = None,
+    band_shape: BandShape = "square",
+) -> Tensor:
     """Band edges ``0 = r_0 < r_1 < ... < r_M = 1`` on the normalised radius.
 
     Args:
         num_bands: number of bands ``M`` (at least 2).
-        edges: ``"linear"`` (``r_k = k / M``, the paper's choice), ``"log"`` (geometric above the first band,
-            ``r_1 = 2^-(M-1)``, giving finer resolution at low frequencies) or an explicit increasing sequence of
-            ``M + 1`` numbers from 0 to 1.
+        edges: ``"rings"`` (the default: the paper's equal-width bands made exact on the image's frequency grid;
+            every band holds the same number of frequency rings, see :func:`ring_index`, and when the rings do
+            not divide evenly the first ``R mod M`` bands hold one ring more, so a narrower band can only sit at
+            the high end, never in the middle), ``"linear"`` (``r_k = k / M``, the paper's formula; on small
+            images the rings split unevenly, e.g. at 28x28 and ``M = 8`` band 3 holds one ring and its
+            neighbours two), ``"log"`` (geometric above the first band, ``r_1 = 2^-(M-1)``, finer resolution at
+            low frequencies) or an explicit increasing sequence of ``M + 1`` numbers from 0 to 1.
+        size: image ``(height, width)``; needed by ``"rings"`` only.
+        band_shape: ``"square"`` or ``"circle"``; used by ``"rings"`` only.
 
     Returns:
         Float64 tensor of shape ``[M + 1]``. Multiply by 0.5 for cycles per pixel.
 
     Raises:
-        ValueError: if ``num_bands < 2`` or ``edges`` is not one of the accepted forms.
+        ValueError: if ``num_bands < 2``, ``edges`` is not one of the accepted forms, ``"rings"`` gets no
+            ``size`` or the image has fewer rings than bands.
 
     Example:
-        >>> band_edges(4)
+        >>> band_edges(4, "linear")
         tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000], dtype=torch.float64)
         >>> band_edges(3, "log")
         tensor([0.0000, 0.2500, 0.5000, 1.0000], dtype=torch.float64)
+        >>> band_edges(4, "rings", size=(8, 8))  # rings 0..4 of an 8x8 image: 2, 1, 1, 1 per band
+        tensor([0.0000, 0.3750, 0.6250, 0.8750, 1.0000], dtype=torch.float64)
     """
     if isinstance(num_bands, bool) or not isinstance(num_bands, int) or num_bands < 2:
         raise ValueError(f"`num_bands` must be an integer >= 2, got {num_bands!r}.")
     if isinstance(edges, str):
+        if edges == "rings":
+            return _ring_edges(num_bands, size, band_shape)
         if edges == "linear":
             return torch.linspace(0.0, 1.0, num_bands + 1, dtype=torch.float64)
         if edges == "log":
             upper = torch.logspace(-(num_bands - 1), 0, num_bands, base=2.0, dtype=torch.float64)
             return torch.cat([torch.zeros(1, dtype=torch.float64), upper])
-        raise ValueError(f"`band_edges` must be 'linear', 'log' or a sequence of {num_bands + 1} floats, got {edges!r}.")
+        raise ValueError(
+            f"`band_edges` must be one of {BAND_EDGE_RULES} or a sequence of {num_bands + 1} floats, got {edges!r}."
+        )
     values = torch.as_tensor([float(e) for e in edges], dtype=torch.float64)
     if values.numel() != num_bands + 1:
         raise ValueError(
@@ -57,6 +87,48 @@ def band_edges(num_bands: int = 8, edges: BandEdges = "linear") -> Tensor:
             f"`band_edges` must increase strictly from 0.0 to 1.0 (normalised radius), got {values.tolist()}."
         )
     return values
+
+
+def ring_index(height: int, width: int, band_shape: BandShape = "square") -> Tensor:
+    """Frequency ring of every bin of the ``rfft2`` grid: ``round(rho * max(H, W) / 2)``.
+
+    A ring is an annulus one frequency step (``1 / max(H, W)`` cycles per pixel) wide around DC: for square bands
+    on an ``N x N`` image, ring ``j`` holds the bins with ``max(|i_y|, |i_x|) = j``, so there are ``N // 2 + 1``
+    rings. They are the finest radial resolution the grid allows.
+
+    Returns:
+        Int64 tensor of shape ``[height, width // 2 + 1]``.
+
+    Example:
+        >>> ring_index(4, 4)
+        tensor([[0, 1, 2],
+                [1, 1, 2],
+                [2, 2, 2],
+                [1, 1, 2]])
+    """
+    rho = normalized_radius(height, width, band_shape)
+    return torch.floor(rho * max(height, width) / 2 + 0.5).to(torch.int64)
+
+
+def _ring_edges(num_bands: int, size: Optional[tuple[int, int]], band_shape: BandShape) -> Tensor:
+    """Edges giving every band ``R // M`` of the ``R`` non-empty rings, the first ``R % M`` bands one more."""
+    if size is None:
+        raise ValueError(
+            "`band_edges='rings'` depends on the image size: pass `size=(height, width)` (the engine, metric and "
+            "monitor do this for you), or use 'linear', 'log' or explicit edges."
+        )
+    height, width = size
+    rings = torch.unique(ring_index(height, width, band_shape))
+    if rings.numel() < num_bands:
+        raise ValueError(
+            f"An image of {height}x{width} pixels has {rings.numel()} frequency rings, fewer than num_bands="
+            f"{num_bands}: use fewer bands or larger images."
+        )
+    quotient, remainder = divmod(rings.numel(), num_bands)
+    counts = torch.tensor([quotient + 1] * remainder + [quotient] * (num_bands - remainder))
+    last = counts.cumsum(0)[:-1] - 1  # position of the last ring of bands 0 .. M-2
+    middle = (rings[last] + rings[last + 1]).to(torch.float64) / 2 / (max(height, width) / 2)
+    return torch.cat([torch.zeros(1, dtype=torch.float64), middle, torch.ones(1, dtype=torch.float64)])
 
 
 def normalized_radius(height: int, width: int, band_shape: BandShape = "square") -> Tensor:
@@ -89,7 +161,7 @@ def band_masks(
     width: int,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    edges: BandEdges = "linear",
+    edges: BandEdges = "rings",
 ) -> Tensor:
     """Disjoint 0/1 band masks covering the ``rfft2`` grid; band ``k`` holds ``r_k <= rho < r_{k+1}``.
 
@@ -115,7 +187,7 @@ def band_masks(
     for name, size in (("height", height), ("width", width)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"Image `{name}` must be a positive integer, got {size!r}.")
-    r = band_edges(num_bands, edges)
+    r = band_edges(num_bands, edges, (height, width), band_shape)
     rho = normalized_radius(height, width, band_shape)
     masks = _band_index(rho, r)[None] == torch.arange(num_bands)[:, None, None]
     empty = [k for k in range(num_bands) if not bool(masks[k].any())]
@@ -131,8 +203,11 @@ def band_masks(
 
 def _smallest_size(num_bands: int, band_shape: BandShape, edges: BandEdges) -> int:
     """Smallest square image size for which every band is non-empty (for error messages)."""
-    r = band_edges(num_bands, edges)
     for size in range(2, 4097):
+        try:
+            r = band_edges(num_bands, edges, (size, size), band_shape)
+        except ValueError:  # "rings": fewer rings than bands
+            continue
         if torch.unique(_band_index(normalized_radius(size, size, band_shape), r)).numel() == num_bands:
             return size
     return 4097
@@ -145,6 +220,28 @@ def _band_index(rho: Tensor, edges: Tensor) -> Tensor:
     bin that lies exactly on an edge into the band below.
     """
     return torch.bucketize(rho + 1e-9, edges[1:-1], right=True)
+
+
+def band_sizes(masks: Tensor, width: int, band_shape: BandShape = "square") -> tuple[Tensor, Tensor]:
+    """How much of the spectrum each band holds: ``(rfft2 bins, frequency rings)`` per band, each ``[M]`` int64.
+
+    ``masks`` are those of :func:`band_masks` for images ``width`` pixels wide (and ``masks.shape[1]`` high). A ring (see :func:`ring_index`) is counted in a band when any of its bins is; with ``"linear"`` or explicit
+    edges a ring can be split between two bands and is then counted in both.
+
+    Example:
+        >>> bins, rings = band_sizes(band_masks(28, 28, 8, edges="linear"), width=28)
+        >>> bins.tolist(), rings.tolist()  # the linear rule leaves band 3 with one ring at 28x28
+        ([6, 22, 38, 25, 62, 78, 94, 95], [2, 2, 2, 1, 2, 2, 2, 2])
+        >>> band_sizes(band_masks(28, 28, 8), width=28)[1].tolist()  # the default "rings" rule: the short band at the top
+        [2, 2, 2, 2, 2, 2, 2, 1]
+    """
+    rings = ring_index(masks.shape[-2], width, band_shape)
+    if rings.shape != masks.shape[-2:]:
+        raise ValueError(f"`masks` of shape {tuple(masks.shape)} do not belong to images {width} pixels wide.")
+    masks = masks.to("cpu")
+    bins = masks.sum(dim=(-2, -1))
+    per_band = [int(torch.unique(rings[m]).numel()) for m in masks]
+    return bins.to(torch.int64), torch.tensor(per_band, dtype=torch.int64)
 
 
 def band_images(images: Tensor, masks: Tensor) -> Tensor:
