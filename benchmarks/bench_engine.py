@@ -29,7 +29,8 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-from _common import NUM_CLASSES, Clock, machine_description, make_model, pick_device, ratio_line, summarize
+from _common import ENGINE_OPTIONS, NUM_CLASSES, Clock, machine_description, make_model, pick_device, ratio_line
+from _common import summarize
 from _common import time_interleaved, timing_table
 from iaside_lightning.functional import band_images, band_masks, coalition_matrix, coalition_values
 from iaside_lightning.functional.coalitions import coalition_chunks
@@ -114,12 +115,14 @@ def run_config(
     chunk = max(1, min(num_coalitions, forward_images // config.batch))
     with torch.inference_mode():
         logits = model(images.contiguous(memory_format=memory_format))
-        bands = band_images(images, band_masks(config.size, config.size, num_bands).to(device))
+        bands = band_images(images, band_masks(config.size, config.size, num_bands, edges="linear").to(device))
         members = coalition_matrix(num_bands, device=device)
         prepared = [c.contiguous(memory_format=memory_format) for _, c in coalition_chunks(bands, None, members, chunk)]
 
     def engine(wrapped: nn.Module = model, reuse: Optional[Tensor] = None) -> Tensor:
-        return coalition_values(wrapped, images, labels, num_bands=num_bands, chunk_size=chunk, logits=reuse)
+        return coalition_values(
+            wrapped, images, labels, num_bands=num_bands, chunk_size=chunk, logits=reuse, **ENGINE_OPTIONS
+        )
 
     def bare(net: nn.Module = model, inputs: Sequence[Tensor] = prepared) -> None:
         with torch.inference_mode():
@@ -211,7 +214,7 @@ def op_profile_lines(model: nn.Module, images: Tensor, labels: Tensor, num_bands
     cuda = images.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, record_shapes=True) as prof:
-        coalition_values(model, images, labels, num_bands=num_bands, chunk_size=chunk)
+        coalition_values(model, images, labels, num_bands=num_bands, chunk_size=chunk, **ENGINE_OPTIONS)
     table = prof.key_averages(group_by_input_shape=True).table(
         sort_by="self_device_time_total" if cuda else "self_cpu_time_total", row_limit=12, max_name_column_width=32
     )

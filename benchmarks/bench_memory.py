@@ -34,7 +34,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from _common import NUM_CLASSES, machine_description, make_model, pick_device
+from _common import ENGINE_OPTIONS, NUM_CLASSES, machine_description, make_model, pick_device
 from iaside_lightning.functional import coalition_values
 
 __all__ = ["LargestBatch", "main", "measure"]
@@ -70,7 +70,7 @@ def measure(model_name: str, size: int, batch: int, num_bands: int, chunk_size: 
     gc.collect()
     before = _reset_peak(device)
     start = time.perf_counter()
-    coalition_values(probe, images, labels, num_bands=num_bands, chunk_size=chunk_size)
+    coalition_values(probe, images, labels, num_bands=num_bands, chunk_size=chunk_size, **ENGINE_OPTIONS)
     seconds = time.perf_counter() - start
     growth = _peak(device) - before
     return {"growth_mib": growth / 2**20, "forward_images": probe.largest, "seconds": seconds}

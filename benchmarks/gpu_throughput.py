@@ -21,7 +21,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from _common import NUM_CLASSES, machine_description, make_model, pick_device, ratio_line, summarize
+from _common import ENGINE_OPTIONS, NUM_CLASSES, machine_description, make_model, pick_device, ratio_line
+from _common import summarize
 from _common import time_interleaved
 from iaside_lightning.functional import coalition_values
 
@@ -73,7 +74,9 @@ def throughput_lines(
 
     times = time_interleaved(
         {
-            "engine": lambda: coalition_values(model, images, labels, num_bands=num_bands, chunk_size=chunk),
+            "engine": lambda: coalition_values(
+                model, images, labels, num_bands=num_bands, chunk_size=chunk, **ENGINE_OPTIONS
+            ),
             "bare forward": bare,
         },
         repeats,

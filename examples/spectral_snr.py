@@ -63,7 +63,7 @@ def main() -> None:
     perturbed[f"FGSM (eps {args.epsilon:g})"] = fgsm(**attack)
     perturbed[f"PGD-10 (eps {args.epsilon:g})"] = pgd(**attack, steps=10)
     snr = {name: spectral_snr(pixels, x, num_bands=NUM_BANDS) for name, x in perturbed.items()}
-    edges = band_edges(NUM_BANDS) * 0.5
+    edges = band_edges(NUM_BANDS, size=tuple(pixels.shape[-2:])) * 0.5
 
     print(f"clean accuracy of the model: {accuracy(model, pixels, labels):.3f} on {len(labels)} images\n")
     print(_table(snr, perturbed, model, pixels, labels, edges))

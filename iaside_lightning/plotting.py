@@ -153,10 +153,15 @@ def plot_srs_curve(
     srs: ArrayLike,
     srs_signed: Optional[ArrayLike] = None,
     *,
+    srs_stderr: Optional[ArrayLike] = None,
+    srs_signed_stderr: Optional[ArrayLike] = None,
+    balance: Optional[ArrayLike] = None,
+    balance_stderr: Optional[ArrayLike] = None,
     ax: Optional["Axes"] = None,
     label: Optional[str] = None,
 ) -> tuple["Figure", "Axes"]:
-    """Spectral robustness score against epoch; the signed score, when given, is dashed in the same colour.
+    """Spectral robustness score against epoch, with 95% bands; signed SRS dashed and the spectral balance dotted,
+    in the same colour.
 
     Call it again with the returned ``ax`` to compare runs.
 
@@ -164,6 +169,10 @@ def plot_srs_curve(
         epochs: epoch of each evaluation ``[E]``.
         srs: spectral robustness score ``[E]``.
         srs_signed: signed score ``[E]`` (positive: importance leans to low frequencies).
+        srs_stderr: standard error of ``srs`` ``[E]``; shades ``srs +- 1.96 stderr`` (NaN: no band there).
+        srs_signed_stderr: standard error of ``srs_signed`` ``[E]``, shaded likewise.
+        balance: spectral balance ``[E]`` (in ``[-1, 1]``; harmful bands count against robustness).
+        balance_stderr: standard error of ``balance`` ``[E]``, shaded likewise.
         ax: axes to draw into; a new figure is made when ``None``.
         label: legend name of this run (default ``"SRS"``).
 
@@ -171,28 +180,42 @@ def plot_srs_curve(
         ``(fig, ax)``.
 
     Raises:
-        ValueError: if the three sequences differ in length.
+        ValueError: if the sequences differ in length.
 
     Example:
-        >>> fig, ax = plot_srs_curve([0, 1, 2], [0.10, 0.25, 0.31], srs_signed=[-0.10, 0.25, 0.31])
+        >>> fig, ax = plot_srs_curve([0, 1, 2], [0.10, 0.25, 0.31], srs_signed=[-0.10, 0.25, 0.31],
+        ...                          srs_stderr=[0.02, 0.03, 0.02], balance=[0.1, 0.4, 0.5])
         >>> [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
-        ['SRS', 'SRS (signed)']
+        ['SRS', 'SRS (signed)', 'spectral balance']
+        >>> len(ax.collections)  # one 95% band, for the SRS
+        1
     """
     steps = _vector(epochs, "epochs")
-    score = _vector(srs, "srs", steps.size)
-    signed = None if srs_signed is None else _vector(srs_signed, "srs_signed", steps.size)
     fig, ax = _figure_and_axes(ax, {"left": 0.13, "right": 0.97, "bottom": 0.12, "top": 0.92})
     from matplotlib.ticker import MaxNLocator
 
     name = "SRS" if label is None else label
-    (line,) = ax.plot(steps, score, marker="o", markersize=4, label=name)
-    if signed is not None:
-        signed_label = f"{name} (signed)"
-        ax.plot(steps, signed, linestyle="--", marker="o", markersize=3, color=line.get_color(), label=signed_label)
+    color = None
+    curves = (
+        (srs, srs_stderr, "srs", name, "-"),
+        (srs_signed, srs_signed_stderr, "srs_signed", f"{name} (signed)", "--"),
+        (balance, balance_stderr, "balance", "spectral balance" if label is None else f"{label} (balance)", ":"),
+    )
+    for values, stderr, argument, legend, style in curves:
+        if values is None:
+            continue
+        score = _vector(values, argument, steps.size)
+        marker_size = 4 if style == "-" else 3
+        (line,) = ax.plot(steps, score, linestyle=style, marker="o", markersize=marker_size, color=color, label=legend)
+        color = line.get_color()
+        if stderr is not None:
+            half = 1.96 * _vector(stderr, f"{argument}_stderr", steps.size)
+            ax.fill_between(steps, score - half, score + half, color=color, alpha=0.15, linewidth=0)
+    if srs_signed is not None or balance is not None:
         _zero_line(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Epoch")
-    ax.set_ylabel("Spectral robustness score (SRS)")
+    ax.set_ylabel("Score (shaded: 95% interval)" if srs_stderr is not None else "Spectral robustness score (SRS)")
     ax.legend(fontsize=8)
     return fig, ax
 

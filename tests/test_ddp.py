@@ -94,18 +94,30 @@ SCENARIOS = {
 }
 
 
+#: Every tensor of the spectral result that must be exact under any split: the scores, their standard errors (through
+#: the summed outer products of per-sample phi) and the band sizes (through the image-size state).
+SPECTRAL_FIELDS = (
+    "phi", "stderr", "phi_covariance", "psi_stderr", "srs", "srs_stderr", "srs_signed_stderr", "balance",
+    "balance_stderr", "band_rings", "band_bins",
+)
+
+
+def _spectral_fields(result: object) -> dict[str, torch.Tensor]:
+    return {name: getattr(result, name) for name in SPECTRAL_FIELDS}
+
+
 def _worker(rank: int, port: int, out: "mp.Queue") -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
         model, (x, y) = _model(), _data()
         for name, shards in SCENARIOS.items():
-            metric = SpectralImportance(num_bands=4)
+            metric = SpectralImportance(num_bands=4, fill="zero")  # a fill that does not depend on the batching
             for batch in shards[rank]:
                 metric.update(model, x[batch], y[batch])
             result = metric.compute()
             boundary = {k: float(v) for k, v in _boundary_metrics(shards[rank]).items()}  # float64 values, sent by value
-            out.put((name, rank, result.phi, result.stderr, result.num_samples, boundary))
+            out.put((name, rank, _spectral_fields(result), result.num_samples, boundary))
     finally:
         dist.destroy_process_group()
 
@@ -132,12 +144,13 @@ def gloo_results() -> dict[str, list]:
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_metric_sync_over_gloo_equals_single_process(gloo_results: dict[str, list], scenario: str) -> None:
     model, (x, y) = _model(), _data()
-    want = spectral_shapley(model, x, y, num_bands=4)
+    want = _spectral_fields(spectral_shapley(model, x, y, num_bands=4, fill="zero"))
+    assert float(want["srs_stderr"]) > 0 and float(want["phi_covariance"][0, 1]) != 0  # the test is not trivial
     assert len(gloo_results[scenario]) == 2  # both ranks computed
-    for _, phi, stderr, count, _ in gloo_results[scenario]:
+    for _, fields, count, _ in gloo_results[scenario]:
         assert count == 10
-        torch.testing.assert_close(phi, want.phi, rtol=0, atol=1e-12)
-        torch.testing.assert_close(stderr, want.stderr, rtol=0, atol=1e-12)
+        for name, value in want.items():
+            torch.testing.assert_close(fields[name], value, rtol=0, atol=1e-12, msg=name)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))

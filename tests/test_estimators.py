@@ -152,11 +152,11 @@ def test_batch_statistics_reduce_exactly_by_summing():
     assert result.coalition_values is None and stats.value_sum.shape == (2,) and result.num_samples == 6
 
 
-def test_exact_statistics_carry_zero_estimator_variance_and_old_four_field_statistics_still_work():
+def test_exact_statistics_carry_zero_estimator_covariance_and_four_field_statistics_work():
     values = Game(4, batch=5, orders={2: 3}, seed=6)(coalition_matrix(4))
     stats = shapley_statistics(values)
-    assert bool((stats.estimator_var_sum == 0).all())
-    legacy = ShapleyStatistics(*stats[:4])  # as built by code that predates estimator_var_sum
+    assert bool((stats.estimator_cov_sum == 0).all())
+    legacy = ShapleyStatistics(*stats[:4])  # without the optional estimator covariance (exact enumeration)
     for combined in (sum_statistics(stats, legacy), sum_statistics(legacy, legacy)):
         result = compute_result(combined, torch.linspace(0, 1, 5))
         assert result.coalition_values.shape == (16,) and bool((result.estimator_stderr == 0).all())
@@ -168,7 +168,7 @@ def test_exact_statistics_carry_zero_estimator_variance_and_old_four_field_stati
 def test_an_empty_batch_gives_zero_sums(name):
     game = Game(8, batch=0, orders={3: 4}, seed=0)
     stats = estimate_statistics(estimate_shapley(game, 8, name, max_evaluations=120))
-    assert float(stats.count) == 0 and stats.phi_sum.shape == stats.estimator_var_sum.shape == (8,)
+    assert float(stats.count) == 0 and stats.phi_sum.shape == (8,) and stats.estimator_cov_sum.shape == (8, 8)
     assert all(float(t.abs().sum()) == 0 for t in stats)
 
 

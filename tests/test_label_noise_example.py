@@ -3,11 +3,13 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,50 +24,75 @@ def _run(args: list[str], cwd: Path) -> str:
 
 
 def test_label_noise_example_quick_mode(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
     out = _run(
         [
             str(ROOT / "examples" / "label_noise.py"),
             "--quick",
             "--out-dir",
-            str(tmp_path / "out"),
+            str(out_dir),
             "--figures-dir",
             str(tmp_path / "figures"),
         ],
         cwd=tmp_path,
     )
-    assert "### Label noise 0.6" in out and "| epoch | train_acc_noisy |" in out
+    assert "4 runs scored, 0 missing" in out and "rate 0.6: SRS" in out
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
         "label_noise_frequency_response.png",
         "label_noise_heatmaps.png",
-        "label_noise_srs.png",
+        "label_noise_scores.png",
     ]
-    results = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
-    assert [r["rate"] for r in results] == [0.0, 0.6]
-    for result in results:
-        assert [row["epoch"] for row in result["rows"]] == [0, 1]
-        for row in result["rows"]:
-            assert all(0.0 <= row[k] <= 1.0 for k in ("train_acc_noisy", "train_acc_clean", "val_acc"))
-            assert 0.0 <= row["srs"] <= 1.0 and abs(row["srs_signed"]) == row["srs"]
-        assert len(result["spectral"]) == 2 and len(result["spectral"][-1]["phi"]) == 8
-    clean, noisy = results
-    # Without noise the noisy and true training labels coincide and nothing is flipped.
-    assert all(
-        row["train_acc_noisy"] == row["train_acc_clean"] and math.isnan(row["memorised"]) for row in clean["rows"]
-    )
-    assert all(0.0 <= row["memorised"] <= 1.0 for row in noisy["rows"])
-    # One TensorBoard run per rate, with the monitor's scores and the example's training-set accuracies.
-    for name, result in zip(("rate_0", "rate_0.6"), results):
-        (event_dir,) = {p.parent for p in (tmp_path / "out" / name).rglob("events.out.tfevents.*")}
-        events = EventAccumulator(str(event_dir), size_guidance={SCALARS: 0})
-        events.Reload()
-        assert {"spectral/srs", "spectral/srs_signed", "train/train_acc_noisy", "val/acc"} <= set(
-            events.Tags()["scalars"]
-        )
-        # The table's validation accuracy is that epoch's logged val/acc, and its SRS the monitor's.
-        assert [e.value for e in events.Scalars("val/acc")] == pytest.approx([row["val_acc"] for row in result["rows"]])
-        assert [e.value for e in events.Scalars("spectral/srs")] == pytest.approx(
-            [row["srs"] for row in result["rows"]]
-        )
+    names = ("M6_permute_rings", "M6_zero_rings")
+    report = (out_dir / "report.md").read_text()
+    for rate in ("0", "0.6"):
+        for name in names:
+            # Each rate and analysis has a scores table and a phi table, one row per snapshot epoch (1, 2, 3).
+            block = report.split(f"### Noise rate {rate}, `{name}` (2 seeds)\n")[1].split("###")[0]
+            assert block.count("| epoch |") == 2 and all(block.count(f"\n| {e} |") == 2 for e in (1, 2, 3))
+    assert not re.search(r"\|\s*(\+|±|-)\s*\||\bnan\b|± \|", report)  # empty cells are empty, not "+" or "nan"
+    assert "Ring-balanced vs linear" not in report  # quick mode scores no linear edges
+
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["rates"] == ["0", "0.6"] and summary["missing_runs"] == []
+    for rate in summary["rates"]:
+        for name in names:
+            entries = summary["across_seeds"][rate][name]
+            assert [e["epoch"] for e in entries] == [1, 2, 3]
+            estimates = [e[key] for e in entries for key in ("srs", "srs_signed", "balance")]
+            estimates += [band for e in entries for band in e["phi"]]
+            assert len(entries[0]["phi"]) == 6
+            assert all(math.isfinite(e[k]) for e in estimates for k in ("mean", "ci95", "within_se"))
+            change = summary["phases"][name][rate]["change"]
+            assert all(math.isfinite(c["mean"]) and 0 <= c["seeds_down"] <= 2 for c in change.values())
+    assert all(math.isfinite(summary["noisy_vs_clean"][n]["0.6"]["balance"]["difference"]) for n in names)
+
+    runs = {(run["rate"], run["seed"]): run for run in summary["runs"]}
+    assert sorted(runs) == [(0.0, 0), (0.0, 1), (0.6, 0), (0.6, 1)]
+    for (rate, seed), run in runs.items():
+        saved = torch.load(out_dir / "runs" / f"rate_{rate:g}_seed_{seed}.pt", weights_only=True)
+        assert [row["epoch"] for row in run["rows"]] == [1, 2, 3] and sorted(map(int, run["snapshots"])) == [1, 2, 3]
+        if rate == 0:  # nothing is flipped without noise
+            assert all(row["memorised"] == 0.0 for row in run["rows"])
+        for epoch, by_name in saved["values"].items():
+            for name, values in by_name.items():
+                scored = run["snapshots"][str(epoch)][name]
+                # Efficiency per seed: the bands' Shapley values add up to v(all bands) - v(no band).
+                gap = (values[:, -1].double() - values[:, 0].double()).mean()
+                assert sum(scored["phi"]) == pytest.approx(float(gap), abs=1e-9)
+                scores = scored["scores"]
+                assert 0.0 <= scores["srs"] <= 1.0 and abs(scores["srs_signed"]) == pytest.approx(scores["srs"])
+                assert -1.0 <= scores["balance"] <= 1.0
+                assert all(math.isfinite(v) and v > 0 for v in scored["phi_se"] + list(scored["errors"].values()))
+
+
+def test_label_noise_report_t_quantiles() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    sys.path.insert(0, str(ROOT / "examples"))
+    from _label_noise_report import t_quantile
+
+    for df in (1, 2, 4, 7.6, 30, 31, 45, 200):
+        assert t_quantile(df) == pytest.approx(stats.t.ppf(0.975, int(df)), abs=1e-3)
+    assert math.isnan(t_quantile(0.5))
 
 
 def test_label_noise_config_runs_with_lightning_cli(tmp_path: Path) -> None:

@@ -22,16 +22,19 @@ def _data(n: int = 12, channels: int = 1, seed: int = 1) -> tuple[torch.Tensor, 
 @pytest.mark.parametrize("splits", [[12], [5, 7], [1, 3, 8], [4, 4, 4]])
 def test_accumulation_equals_one_shot_result(splits: list[int]) -> None:
     model, (x, y) = _model(), _data()
-    metric = SpectralImportance(num_bands=4)
+    metric = SpectralImportance(num_bands=4, fill="zero")  # the fill that does not depend on the batching
     for chunk_x, chunk_y in zip(x.split(splits), y.split(splits)):
         metric.update(model, chunk_x, chunk_y)
     got = metric.compute()
-    want = spectral_shapley(model, x, y, num_bands=4)
+    want = spectral_shapley(model, x, y, num_bands=4, fill="zero")
     torch.testing.assert_close(got.phi, want.phi, rtol=0, atol=1e-10)
     torch.testing.assert_close(got.stderr, want.stderr, rtol=0, atol=1e-10)
     torch.testing.assert_close(got.coalition_values, want.coalition_values, rtol=0, atol=1e-10)
+    torch.testing.assert_close(got.phi_covariance, want.phi_covariance, rtol=0, atol=1e-12)
     assert got.num_samples == 12
-    assert float(got.srs) == pytest.approx(float(want.srs), abs=1e-10)
+    for score in ("srs", "srs_stderr", "srs_signed_stderr", "balance", "balance_stderr"):
+        assert float(getattr(got, score)) == pytest.approx(float(getattr(want, score)), abs=1e-9), score
+    assert torch.equal(got.band_rings, want.band_rings) and torch.equal(got.band_bins, want.band_bins)
 
 
 def test_permute_fill_is_exact_for_the_same_batches() -> None:
@@ -47,7 +50,7 @@ def test_permute_fill_is_exact_for_the_same_batches() -> None:
 def test_merged_states_equal_single_process() -> None:
     """What DDP's "sum" reduction does: states of disjoint shards add up to the state of the whole."""
     model, (x, y) = _model(), _data()
-    whole, left, right, empty = (SpectralImportance(num_bands=4) for _ in range(4))
+    whole, left, right, empty = (SpectralImportance(num_bands=4, fill="zero") for _ in range(4))
     whole.update(model, x, y)
     left.update(model, x[:5], y[:5])
     right.update(model, x[5:], y[5:])
@@ -94,12 +97,12 @@ def test_bad_options_fail_at_construction(kwargs: dict, match: str) -> None:
 def test_sampled_estimator_accumulates_with_estimator_error() -> None:
     """Above the budget, "auto" samples (KernelSHAP): states stay fixed-shape sums, errors include the sampler's."""
     model, (x, y) = _model(), _data()
-    metric = SpectralImportance(num_bands=6, max_coalitions=40)
+    metric = SpectralImportance(num_bands=6, max_coalitions=40, fill="zero")
     assert metric.estimator == "kernel" and metric.value_sum.shape == (2,)
     metric.update(model, x[:6], y[:6])
     metric.update(model, x[6:], y[6:])
     got = metric.compute()
-    exact = spectral_shapley(model, x, y, num_bands=6)
+    exact = spectral_shapley(model, x, y, num_bands=6, fill="zero")
     assert got.coalition_values is None and bool((got.estimator_stderr > 0).all())
     assert float(got.phi.sum()) == pytest.approx(float(exact.v_full - exact.v_empty), abs=1e-9)  # efficiency
     assert float((got.phi - exact.phi).abs().max()) <= 4 * float(got.estimator_stderr.max()) + 1e-9

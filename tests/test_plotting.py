@@ -41,7 +41,7 @@ def test_frequency_response_draws_phi_with_95_percent_bars_at_band_centres(num_b
     generator = torch.Generator().manual_seed(num_bands)
     phi = torch.randn(num_bands, generator=generator, dtype=torch.float64)
     stderr = torch.rand(num_bands, generator=generator, dtype=torch.float64) / 10
-    fig, ax = plot_frequency_response(phi, stderr, band_edges(num_bands) * 0.5, title="response")
+    fig, ax = plot_frequency_response(phi, stderr, band_edges(num_bands, "linear") * 0.5, title="response")
 
     assert isinstance(fig, Figure) and isinstance(ax, Axes) and ax.figure is fig
     assert tuple(fig.get_size_inches() * fig.dpi) == (600, 400)
@@ -118,7 +118,7 @@ def test_frequency_response_uses_a_log_axis_for_log_edges_with_distinct_labels()
     [
         ({"phi": torch.zeros(2, 3)}, "`phi`"),
         ({"phi": torch.zeros(4), "stderr": torch.zeros(3)}, "`stderr`.*length 4"),
-        ({"phi": torch.zeros(4), "band_edges": band_edges(4)}, "cycles per pixel"),
+        ({"phi": torch.zeros(4), "band_edges": band_edges(4, "linear")}, "cycles per pixel"),
         ({"phi": torch.zeros(4), "band_edges": [0.0, 0.2, 0.1, 0.4, 0.5]}, "increase strictly"),
     ],
 )
@@ -132,7 +132,7 @@ def test_heatmap_shows_history_with_low_bands_at_the_bottom_and_symmetric_limits
     generator = torch.Generator().manual_seed(0)
     history = torch.randn(5, num_bands, generator=generator, dtype=torch.float64)
     epochs = [0, 2, 4, 6, 8]
-    fig, ax = plot_band_epoch_heatmap(history, epochs, band_edges(num_bands) * 0.5, title="bands")
+    fig, ax = plot_band_epoch_heatmap(history, epochs, band_edges(num_bands, "linear") * 0.5, title="bands")
 
     assert isinstance(fig, Figure) and ax.figure is fig
     (image,) = ax.images

@@ -96,7 +96,7 @@ def test_srs_rejects_bad_beta(beta):
 
 def test_result_scores_follow_from_phi():
     table = torch.randn(6, 16, dtype=torch.float64)
-    result = compute_result(shapley_statistics(table), band_edges(4), beta=0.6)
+    result = compute_result(shapley_statistics(table), band_edges(4, "linear"), beta=0.6)
     phi = result.phi.numpy()
     psi = (phi - phi.min()) / (phi - phi.min()).sum()
     np.testing.assert_allclose(result.psi.numpy(), psi, rtol=1e-12)

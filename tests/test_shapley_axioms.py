@@ -143,7 +143,7 @@ def test_compute_result_gives_mean_and_standard_error():
     num_bands, batch = 3, 9
     table = torch.randn(batch, 2**num_bands, dtype=torch.float64)
     phi = reference_shapley(_as_dict(table, num_bands), num_bands).numpy()
-    result = compute_result(shapley_statistics(table), band_edges(num_bands))
+    result = compute_result(shapley_statistics(table), band_edges(num_bands, "linear"))
     np.testing.assert_allclose(result.phi.numpy(), phi.mean(0), atol=1e-12)
     np.testing.assert_allclose(result.stderr.numpy(), phi.std(0, ddof=1) / np.sqrt(batch), rtol=1e-9)
     np.testing.assert_allclose(result.coalition_values.numpy(), table.numpy().mean(0), atol=1e-12)
@@ -156,19 +156,19 @@ def test_compute_result_gives_mean_and_standard_error():
 
 
 def test_compute_result_with_one_or_no_sample():
-    one = compute_result(shapley_statistics(torch.randn(1, 4, dtype=torch.float64)), band_edges(2))
+    one = compute_result(shapley_statistics(torch.randn(1, 4, dtype=torch.float64)), band_edges(2, "linear"))
     assert bool(one.stderr.isnan().all()) and bool(one.phi.isfinite().all())
     zeros = torch.zeros(2, dtype=torch.float64)
-    nothing = ShapleyStatistics(zeros, zeros, torch.zeros(4, dtype=torch.float64), torch.tensor(0.0))
+    nothing = ShapleyStatistics(zeros, torch.zeros(2, 2), torch.zeros(4, dtype=torch.float64), torch.tensor(0.0))
     with pytest.raises(ValueError, match="sample"):
-        compute_result(nothing, band_edges(2))
+        compute_result(nothing, band_edges(2, "linear"))
 
 
 def test_statistics_of_an_empty_batch_are_zero_sums():
     empty = shapley_statistics(torch.zeros(0, 8, dtype=torch.float64))
     assert float(empty.count) == 0
-    for total in (empty.phi_sum, empty.phi_sq_sum):
-        torch.testing.assert_close(total, torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(empty.phi_sum, torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(empty.phi_outer_sum, torch.zeros(3, 3, dtype=torch.float64))
     torch.testing.assert_close(empty.value_sum, torch.zeros(8, dtype=torch.float64))
 
 

@@ -22,6 +22,20 @@ from iaside_lightning.metrics.spectral_importance import SpectralImportance
 
 __all__ = ["SpectralRobustnessMonitor"]
 
+#: Scalar scores logged every evaluated epoch (as ``log_prefix + name``) and kept in the history.
+_SCALARS = (
+    "srs",
+    "srs_stderr",
+    "srs_signed",
+    "srs_signed_stderr",
+    "balance",
+    "balance_stderr",
+    "v_empty",
+    "v_full",
+)
+#: History keys passed to :func:`~iaside_lightning.plotting.plot_srs_curve` beside SRS and signed SRS.
+_CURVE_KEYWORDS = ("srs_stderr", "srs_signed_stderr", "balance", "balance_stderr")
+
 
 class SpectralRobustnessMonitor(Callback):
     """Track how much predictive power the model draws from each frequency band, every validation epoch.
@@ -30,9 +44,12 @@ class SpectralRobustnessMonitor(Callback):
     ``max_coalitions`` for large ``M``) of (up to ``max_samples`` of) the validation images with the model in eval mode and accumulates them in a
     :class:`~iaside_lightning.metrics.SpectralImportance` metric, synchronised exactly across processes. At the end of
     the validation epoch it logs through the LightningModule (so ``ModelCheckpoint``/``EarlyStopping`` can monitor
-    e.g. ``"spectral/srs"``): ``phi/band_k``, ``phi_stderr/band_k``, ``psi/band_k``, ``srs``, ``srs_signed``,
-    ``v_empty`` and ``v_full`` under ``log_prefix``; and, on rank zero, figures (this epoch's frequency response, the
-    band x epoch heat map and SRS over epochs) and the per-epoch history table to every attached logger.
+    e.g. ``"spectral/srs"``), under ``log_prefix``: ``phi/band_k``, ``phi_stderr/band_k``, ``psi/band_k``,
+    ``psi_stderr/band_k``, ``srs``, ``srs_stderr``, ``srs_signed``, ``srs_signed_stderr``, ``balance`` (the spectral
+    balance, which unlike SRS counts harmful bands against robustness), ``balance_stderr``, ``v_empty`` and
+    ``v_full``; and, on rank zero, figures (this epoch's frequency response with 95% error bars, the band x epoch
+    heat map and the scores over epochs with 95% bands) and the per-epoch history table to every attached logger.
+    Every standard error is that of the score as an estimate over the data distribution, from the analysed images.
 
     The callback never changes training: the model runs in eval mode under ``torch.inference_mode`` and every module's
     mode is restored, BatchNorm statistics and gradients are untouched, the global RNG streams are forked, and the
@@ -41,8 +58,10 @@ class SpectralRobustnessMonitor(Callback):
     Args:
         num_bands: number of frequency bands ``M`` (``2^M`` model evaluations per image).
         band_shape: ``"square"`` (the paper's) or ``"circle"``.
-        band_edges: ``"linear"``, ``"log"`` or ``M + 1`` normalised radii from 0 to 1.
-        fill: what replaces absent bands: ``"zero"``, ``"permute"`` or ``"noise"``.
+        band_edges: ``"rings"`` (the default: every band holds the same number of frequency rings of the image's
+            grid), ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1.
+        fill: what replaces absent bands: ``"permute"`` (the default: the band of another validation image; a
+            one-image last batch takes it from the previous batch), ``"zero"`` or ``"noise"``.
         value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
         normalization: per-channel ``(mean, std)`` the inputs were normalised with (bands are cut in pixel space).
         beta: decay of the band weights of the spectral robustness score.
@@ -79,8 +98,8 @@ class SpectralRobustnessMonitor(Callback):
         self,
         num_bands: int = 8,
         band_shape: BandShape = "square",
-        band_edges: BandEdges = "linear",
-        fill: Fill = "zero",
+        band_edges: BandEdges = "rings",
+        fill: Fill = "permute",
         value: Value = "log_prob",
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         beta: float = 0.75,
@@ -185,11 +204,12 @@ class SpectralRobustnessMonitor(Callback):
         self.history = [dict(record) for record in state_dict.get("history", [])]
 
     def _log_scalars(self, pl_module: "pl.LightningModule", result: SpectralShapleyResult) -> None:
-        scalars = {"srs": result.srs, "srs_signed": result.srs_signed, "v_empty": result.v_empty, "v_full": result.v_full}
+        scalars = {name: getattr(result, name) for name in _SCALARS}
         for k in range(result.num_bands):
             scalars[f"phi/band_{k}"] = result.phi[k]
             scalars[f"phi_stderr/band_{k}"] = result.stderr[k]
             scalars[f"psi/band_{k}"] = result.psi[k]
+            scalars[f"psi_stderr/band_{k}"] = result.psi_stderr[k]
         for name, val in scalars.items():
             # Already synchronised by the metric: every rank logs the same value.
             pl_module.log(self.log_prefix + name, float(val), on_step=False, on_epoch=True, sync_dist=False)
@@ -199,13 +219,11 @@ class SpectralRobustnessMonitor(Callback):
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
             "num_samples": result.num_samples,
-            "srs": float(result.srs),
-            "srs_signed": float(result.srs_signed),
-            "v_empty": float(result.v_empty),
-            "v_full": float(result.v_full),
+            **{name: float(getattr(result, name)) for name in _SCALARS},
             "phi": result.phi.tolist(),
             "stderr": result.stderr.tolist(),
             "psi": result.psi.tolist(),
+            "psi_stderr": result.psi_stderr.tolist(),
             "band_edges": result.band_edges.tolist(),
         }
         self.history = [r for r in self.history if r["epoch"] != record["epoch"]] + [record]
@@ -214,7 +232,7 @@ class SpectralRobustnessMonitor(Callback):
         from iaside_lightning import loggers
 
         rows = [
-            {key: r[key] for key in ("epoch", "step", "num_samples", "srs", "srs_signed", "v_empty", "v_full")}
+            {key: r.get(key, math.nan) for key in ("epoch", "step", "num_samples", *_SCALARS)}
             | {f"phi_band{k}": v for k, v in enumerate(r["phi"])}
             | {f"stderr_band{k}": v for k, v in enumerate(r["stderr"])}
             for r in self.history
@@ -227,7 +245,8 @@ class SpectralRobustnessMonitor(Callback):
 
     def figures(self) -> dict[str, tuple[Any, Any]]:
         """Figures of the history so far, as ``{tag: (fig, ax)}``: ``"frequency_response"`` (latest epoch, 95%
-        error bars), ``"band_epoch_heatmap"`` (phi per band and epoch) and ``"srs"`` (SRS and signed SRS per epoch).
+        error bars), ``"band_epoch_heatmap"`` (phi per band and epoch) and ``"srs"`` (SRS, signed SRS and the
+        spectral balance per epoch, with 95% bands).
 
         Raises:
             RuntimeError: if nothing has been recorded yet.
@@ -237,11 +256,13 @@ class SpectralRobustnessMonitor(Callback):
         if not self.history:
             raise RuntimeError("SpectralRobustnessMonitor has no history yet: figures exist after a validation epoch.")
         last, epochs = self.history[-1], [r["epoch"] for r in self.history]
+        # Records from before the scores had standard errors (resumed runs) read as NaN: no band drawn there.
+        columns = [[r.get(key, math.nan) for r in self.history] for key in ("srs", "srs_signed", *_CURVE_KEYWORDS)]
         edges = torch.tensor(last["band_edges"])
         return {
             "frequency_response": plot_frequency_response(
                 torch.tensor(last["phi"]), torch.tensor(last["stderr"]), edges, title=f"Frequency response, epoch {epochs[-1]}"
             ),
             "band_epoch_heatmap": plot_band_epoch_heatmap(torch.tensor([r["phi"] for r in self.history]), epochs, edges),
-            "srs": plot_srs_curve(epochs, [r["srs"] for r in self.history], [r["srs_signed"] for r in self.history]),
+            "srs": plot_srs_curve(epochs, *columns[:2], **dict(zip(_CURVE_KEYWORDS, columns[2:]))),
         }

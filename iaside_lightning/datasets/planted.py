@@ -26,7 +26,7 @@ def make_planted_band_images(
     planted_bands: Union[int, Sequence[int]] = 2,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    band_edges: BandEdges = "linear",
+    band_edges: BandEdges = "rings",
     alpha: float = 1.0,
     signal_strength: float = 0.5,
     seed: int = 0,
@@ -42,7 +42,8 @@ def make_planted_band_images(
         planted_bands: band index or indices (0 = lowest) carrying the class signal.
         num_bands: number of bands ``M`` of the band partition the signal is planted in.
         band_shape: band geometry, as in :func:`~iaside_lightning.functional.bands.band_masks`.
-        band_edges: band edges, as in :func:`~iaside_lightning.functional.bands.band_edges`.
+        band_edges: band edges, as in :func:`~iaside_lightning.functional.bands.band_edges`; the default matches
+            the analysis' default, so that planted band ``k`` is analysed band ``k``.
         alpha: exponent of the background's amplitude spectrum ``1/f^alpha`` (1 is typical of natural images).
         signal_strength: RMS of the class texture relative to the background's RMS; each image draws its own
             amplitude uniformly from ``[0.5, 1.5] * signal_strength``.

@@ -1,7 +1,16 @@
 """Pure tensor functions (no Lightning): I-ASIDE (bands, coalitions, Shapley values, scores, engine, spectral SNR),
 boundary search and attributions (BIG), boundary geometry, attribution localization and DiffROAR's unmasking."""
 
-from iaside_lightning.functional.bands import band_edges, band_images, band_masks, normalized_radius
+from iaside_lightning.functional.bands import (
+    BandLayout,
+    band_edges,
+    band_images,
+    band_layout,
+    band_masks,
+    band_sizes,
+    normalized_radius,
+    ring_index,
+)
 from iaside_lightning.functional.boundary_attributions import (
     boundary_integrated_gradients,
     boundary_saliency,
@@ -16,7 +25,13 @@ from iaside_lightning.functional.gradients import input_gradient
 from iaside_lightning.functional.localization import LocalizationScores, attribution_localization
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
-from iaside_lightning.functional.scores import spectral_importance_distribution, spectral_robustness_score
+from iaside_lightning.functional.scores import (
+    ScoreErrors,
+    score_standard_errors,
+    spectral_balance,
+    spectral_importance_distribution,
+    spectral_robustness_score,
+)
 from iaside_lightning.functional.shapley import (
     ShapleyStatistics,
     per_sample_shapley,
@@ -30,18 +45,22 @@ from iaside_lightning.functional.values import sample_values
 
 __all__ = [
     "BOUNDARY_PRESETS",
+    "BandLayout",
     "BoundaryGeometryResult",
     "BoundarySearchResult",
     "LocalizationScores",
     "PAPER_EPSILONS",
+    "ScoreErrors",
     "ShapleyStatistics",
     "SpectralShapleyResult",
     "apply_unmasking",
     "attribution_localization",
     "band_edges",
     "band_images",
+    "band_layout",
     "band_masks",
     "band_power",
+    "band_sizes",
     "boundary_geometry",
     "boundary_integrated_gradients",
     "boundary_saliency",
@@ -61,9 +80,12 @@ __all__ = [
     "permutation_shapley",
     "pgd_attack",
     "random_attributions",
+    "ring_index",
     "sample_values",
+    "score_standard_errors",
     "shapley_statistics",
     "shapley_weights",
+    "spectral_balance",
     "spectral_importance_distribution",
     "spectral_robustness_score",
     "spectral_shapley",

@@ -6,7 +6,7 @@ images of an image sum back to the image.
 """
 
 from collections.abc import Sequence
-from typing import Literal, Optional, Union
+from typing import Literal, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -14,9 +14,11 @@ from torch import Tensor
 __all__ = [
     "BAND_EDGE_RULES",
     "BandEdges",
+    "BandLayout",
     "BandShape",
     "band_edges",
     "band_images",
+    "band_layout",
     "band_masks",
     "band_sizes",
     "normalized_radius",
@@ -120,9 +122,13 @@ def _ring_edges(num_bands: int, size: Optional[tuple[int, int]], band_shape: Ban
     height, width = size
     rings = torch.unique(ring_index(height, width, band_shape))
     if rings.numel() < num_bands:
+        smallest = next(
+            n for n in range(2, 4 * num_bands) if torch.unique(ring_index(n, n, band_shape)).numel() >= num_bands
+        )
         raise ValueError(
             f"An image of {height}x{width} pixels has {rings.numel()} frequency rings, fewer than num_bands="
-            f"{num_bands}: use fewer bands or larger images."
+            f"{num_bands}: {num_bands} {band_shape} bands need images of at least {smallest}x{smallest}. Use fewer "
+            "bands or larger images."
         )
     quotient, remainder = divmod(rings.numel(), num_bands)
     counts = torch.tensor([quotient + 1] * remainder + [quotient] * (num_bands - remainder))
@@ -225,14 +231,15 @@ def _band_index(rho: Tensor, edges: Tensor) -> Tensor:
 def band_sizes(masks: Tensor, width: int, band_shape: BandShape = "square") -> tuple[Tensor, Tensor]:
     """How much of the spectrum each band holds: ``(rfft2 bins, frequency rings)`` per band, each ``[M]`` int64.
 
-    ``masks`` are those of :func:`band_masks` for images ``width`` pixels wide (and ``masks.shape[1]`` high). A ring (see :func:`ring_index`) is counted in a band when any of its bins is; with ``"linear"`` or explicit
-    edges a ring can be split between two bands and is then counted in both.
+    ``masks`` are those of :func:`band_masks` for images ``width`` pixels wide (and ``masks.shape[1]`` high). A ring
+    (see :func:`ring_index`) is counted in a band when any of its bins is; with ``"linear"`` or explicit edges a ring
+    can be split between two bands and is then counted in both.
 
     Example:
         >>> bins, rings = band_sizes(band_masks(28, 28, 8, edges="linear"), width=28)
         >>> bins.tolist(), rings.tolist()  # the linear rule leaves band 3 with one ring at 28x28
         ([6, 22, 38, 25, 62, 78, 94, 95], [2, 2, 2, 1, 2, 2, 2, 2])
-        >>> band_sizes(band_masks(28, 28, 8), width=28)[1].tolist()  # the default "rings" rule: the short band at the top
+        >>> band_sizes(band_masks(28, 28, 8), width=28)[1].tolist()  # the default "rings": the short band on top
         [2, 2, 2, 2, 2, 2, 2, 1]
     """
     rings = ring_index(masks.shape[-2], width, band_shape)
@@ -242,6 +249,30 @@ def band_sizes(masks: Tensor, width: int, band_shape: BandShape = "square") -> t
     bins = masks.sum(dim=(-2, -1))
     per_band = [int(torch.unique(rings[m]).numel()) for m in masks]
     return bins.to(torch.int64), torch.tensor(per_band, dtype=torch.int64)
+
+
+class BandLayout(NamedTuple):
+    """The bands of one image size, as cut: see :func:`band_layout`."""
+
+    masks: Tensor  #: ``[M, H, W // 2 + 1]`` boolean masks on the ``rfft2`` grid
+    edges: Tensor  #: ``[M + 1]`` float64 edges on the normalised radius (times 0.5: cycles per pixel)
+    bins: Tensor  #: ``[M]`` int64 ``rfft2`` bins per band
+    rings: Tensor  #: ``[M]`` int64 frequency rings per band (see :func:`band_sizes`)
+
+
+def band_layout(
+    height: int, width: int, num_bands: int = 8, band_shape: BandShape = "square", edges: BandEdges = "rings"
+) -> BandLayout:
+    """Masks, edges and sizes of the bands of ``height x width`` images, the one place they are computed.
+
+    Example:
+        >>> layout = band_layout(32, 32, num_bands=8)
+        >>> layout.rings.tolist(), (layout.edges * 0.5).tolist()[:3]
+        ([3, 2, 2, 2, 2, 2, 2, 2], [0.0, 0.078125, 0.140625])
+    """
+    masks = band_masks(height, width, num_bands, band_shape, edges)
+    bins, rings = band_sizes(masks, width, band_shape)
+    return BandLayout(masks, band_edges(num_bands, edges, (height, width), band_shape), bins, rings)
 
 
 def band_images(images: Tensor, masks: Tensor) -> Tensor:

@@ -33,8 +33,14 @@ def coalition_matrix(num_bands: int, dtype: torch.dtype = torch.float32, device:
     return bits.to(dtype)
 
 
-def derangement(batch_size: int, seed: int) -> Tensor:
+def derangement(batch_size: int, seed: int, num_targets: Optional[int] = None) -> Tensor:
     """A seeded permutation of ``range(batch_size)`` with no fixed point (a single random cycle).
+
+    Args:
+        batch_size: number of images in the pool (the batch, then any donor images).
+        seed: seed of the permutation.
+        num_targets: how many of the pool's first images need a partner (default: all of them); only these count
+            towards the two images the permutation needs.
 
     Example:
         >>> p = derangement(5, seed=0)
@@ -42,9 +48,10 @@ def derangement(batch_size: int, seed: int) -> Tensor:
         (True, [0, 1, 2, 3, 4])
     """
     if batch_size < 2:
+        targets = batch_size if num_targets is None else num_targets
         raise ValueError(
-            f"fill='permute' takes absent bands from another image of the batch and needs at least 2 images, got "
-            f"{batch_size}. Use a larger batch or fill='zero'/'noise'."
+            f"fill='permute' takes absent bands from another image and needs at least 2 images, got {targets}. "
+            "Use a larger batch, pass other images of the data set as `donors`, or use fill='zero'/'noise'."
         )
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(batch_size, generator=generator)
@@ -53,7 +60,9 @@ def derangement(batch_size: int, seed: int) -> Tensor:
     return perm
 
 
-def fill_images(bands: Tensor, masks: Tensor, fill: Fill, seed: int = 0) -> Optional[Tensor]:
+def fill_images(
+    bands: Tensor, masks: Tensor, fill: Fill, seed: int = 0, donor_bands: Optional[Tensor] = None
+) -> Optional[Tensor]:
     """Band images of the fill that replaces absent bands, or ``None`` for ``fill="zero"``.
 
     Args:
@@ -63,6 +72,8 @@ def fill_images(bands: Tensor, masks: Tensor, fill: Fill, seed: int = 0) -> Opti
             ``"noise"`` (seeded Gaussian noise filtered to each band and scaled so that its power equals the batch's
             mean power in that band and channel).
         seed: seed of the derangement or the noise; the same seed gives the same fill.
+        donor_bands: band images ``[M, D, C, H, W]`` of other images that ``"permute"`` may also take absent bands
+            from (the derangement then runs over the batch and the donors); ``None``: the batch alone.
 
     Returns:
         Tensor like ``bands`` or ``None``.
@@ -70,7 +81,9 @@ def fill_images(bands: Tensor, masks: Tensor, fill: Fill, seed: int = 0) -> Opti
     if fill == "zero":
         return None
     if fill == "permute":
-        return bands[:, derangement(bands.shape[1], seed).to(bands.device)]
+        batch = bands.shape[1]
+        pool = bands if donor_bands is None else torch.cat([bands, donor_bands.to(bands)], dim=1)
+        return pool[:, derangement(pool.shape[1], seed, batch)[:batch].to(bands.device)]
     if fill == "noise":
         from iaside_lightning.functional.bands import band_images
 

@@ -7,8 +7,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor
 
-from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_masks
-from iaside_lightning.functional.bands import band_edges as make_band_edges
+from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_layout, band_masks
 from iaside_lightning.functional.coalitions import FILLS, Fill, coalition_chunks, coalition_matrix, fill_images
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.estimators import Estimator, estimate_shapley, estimate_statistics, resolve_estimator
@@ -34,11 +33,12 @@ def coalition_values(
     *,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    band_edges: BandEdges = "linear",
-    fill: Fill = "zero",
+    band_edges: BandEdges = "rings",
+    fill: Fill = "permute",
     value: Value = "log_prob",
     normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
     logits: Optional[Tensor] = None,
+    donors: Optional[Tensor] = None,
     output_transform: Optional[Callable[[Any], Tensor]] = None,
     coalitions: Optional[Tensor] = None,
     chunk_size: Optional[int] = None,
@@ -62,6 +62,7 @@ def coalition_values(
         torch.Size([4, 8])
     """
     _check_inputs(images, labels, fill, value)
+    _check_donors(donors, images, fill)
     masks = band_masks(images.shape[-2], images.shape[-1], num_bands, band_shape, band_edges).to(images.device)
     if coalitions is None:
         _check_enumerable(num_bands, max_coalitions)
@@ -81,9 +82,10 @@ def coalition_values(
         out[:, is_full] = sample_values(full, labels, value)[:, None]
         todo &= ~is_full
     with evaluation_mode(model):
-        pixels = images if norm is None else images.to(norm[0].dtype) * norm[1][:, None, None] + norm[0][:, None, None]
+        pixels = _to_pixels(images, norm)
         bands = band_images(pixels, masks)
-        fills = fill_images(bands, masks, fill, seed)
+        donor_bands = None if donors is None else band_images(_to_pixels(donors.to(images.device), norm), masks)
+        fills = fill_images(bands, masks, fill, seed, donor_bands)
         pending = coalitions[todo]
         size = chunk_size if chunk_size is not None else _auto_chunk_size(bands, pending.shape[0])
         if size < 1:
@@ -107,11 +109,12 @@ def spectral_shapley(
     *,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    band_edges: BandEdges = "linear",
-    fill: Fill = "zero",
+    band_edges: BandEdges = "rings",
+    fill: Fill = "permute",
     value: Value = "log_prob",
     normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
     logits: Optional[Tensor] = None,
+    donors: Optional[Tensor] = None,
     output_transform: Optional[Callable[[Any], Tensor]] = None,
     chunk_size: Optional[int] = None,
     max_coalitions: int = 4096,
@@ -132,14 +135,21 @@ def spectral_shapley(
         labels: integer tensor ``[B]`` of true classes in ``[0, K)``.
         num_bands: number of bands ``M`` (exact enumeration evaluates 2^M coalitions per image).
         band_shape: ``"square"`` (``max(|f_y|, |f_x|)``, the paper's) or ``"circle"`` (radial frequency).
-        band_edges: ``"linear"``, ``"log"`` or an increasing sequence of ``M + 1`` normalised radii from 0 to 1.
-        fill: what replaces absent bands: ``"zero"``, ``"permute"`` (the same band of another image of the batch)
-            or ``"noise"`` (Gaussian noise with the batch's power in that band).
+        band_edges: ``"rings"`` (the default: the paper's equal-width bands, made exact on the image's frequency
+            grid so that every band holds the same number of frequency rings, give or take one at the low end),
+            ``"linear"`` (the paper's ``r_k = k / M``; uneven on some sizes, e.g. 28x28), ``"log"`` or an
+            increasing sequence of ``M + 1`` normalised radii from 0 to 1. See docs/method.md.
+        fill: what replaces absent bands: ``"permute"`` (the default and the paper's: the same band of another
+            image of the batch, a seeded derangement), ``"zero"`` (ideal band-pass; a blank image is out of
+            distribution and inflates band 0, see docs/method.md) or ``"noise"`` (Gaussian noise with the batch's
+            power in that band).
         value: ``"log_prob"`` (natural log-probability of the label, the paper's), ``"prob"`` or ``"correct"``.
         normalization: per-channel ``(mean, std)`` the images were normalised with; bands are then cut in pixel
             space (the fill is applied there too).
         logits: the model's logits on ``images`` if already computed (e.g. in a validation step); reused for the
             full coalition.
+        donors: other images ``[D, C, H, W]`` of the data set (normalised like ``images``) that ``fill="permute"``
+            may also take absent bands from; needed when the batch holds a single image. Only for ``"permute"``.
         output_transform: maps the model output to logits, e.g. ``lambda out: out["logits"]``.
         chunk_size: coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in
             256 images and 32 MiB of coalition images (larger chunks only add page faults on a CPU; see
@@ -172,8 +182,8 @@ def spectral_shapley(
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
         >>> images, labels = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
         >>> result = spectral_shapley(model, images, labels, num_bands=4)
-        >>> result.phi.shape, result.band_edges.tolist()
-        (torch.Size([4]), [0.0, 0.125, 0.25, 0.375, 0.5])
+        >>> result.phi.shape, result.band_edges.tolist(), result.band_rings.tolist()
+        (torch.Size([4]), [0.0, 0.140625, 0.265625, 0.390625, 0.5], [5, 4, 4, 4])
         >>> bool(torch.isclose(result.phi.sum(), result.v_full - result.v_empty))  # efficiency
         True
     """
@@ -191,11 +201,13 @@ def spectral_shapley(
         value=value,
         normalization=normalization,
         logits=logits,
+        donors=donors,
         output_transform=output_transform,
         chunk_size=chunk_size,
         autocast=autocast,
     )
-    return compute_result(stats, make_band_edges(num_bands, band_edges), beta)
+    layout = band_layout(images.shape[-2], images.shape[-1], num_bands, band_shape, band_edges)
+    return compute_result(stats, layout, beta)
 
 
 def spectral_shapley_statistics(
@@ -219,8 +231,8 @@ def spectral_shapley_statistics(
         >>> images, labels = torch.rand(2, 1, 32, 32), torch.tensor([0, 2])
         >>> stats = spectral_shapley_statistics(model, images, labels, estimator="kernel", max_coalitions=300,
         ...                                     num_bands=12)
-        >>> stats.phi_sum.shape, stats.value_sum.shape, stats.estimator_var_sum.shape
-        (torch.Size([12]), torch.Size([2]), torch.Size([12]))
+        >>> stats.phi_sum.shape, stats.value_sum.shape, stats.estimator_cov_sum.shape
+        (torch.Size([12]), torch.Size([2]), torch.Size([12, 12]))
     """
     chosen = resolve_estimator(estimator, num_bands, max_coalitions)
     options.update(num_bands=num_bands, seed=seed)
@@ -252,6 +264,23 @@ def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str) -> None
         raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
     if not bool(torch.isfinite(images).all()):
         raise ValueError("`images` contains NaN or infinite values.")
+
+
+def _check_donors(donors: Optional[Tensor], images: Tensor, fill: str) -> None:
+    if donors is None:
+        return
+    if fill != "permute":
+        raise ValueError(f"`donors` only apply to fill='permute' (they supply absent bands), got fill={fill!r}.")
+    if not isinstance(donors, Tensor) or donors.ndim != 4 or donors.shape[1:] != images.shape[1:]:
+        shape = tuple(donors.shape) if isinstance(donors, Tensor) else type(donors).__name__
+        raise ValueError(f"`donors` must be images [D, {', '.join(map(str, images.shape[1:]))}] like `images`, got {shape}.")
+    if not donors.is_floating_point() or not bool(torch.isfinite(donors).all()):
+        raise ValueError("`donors` must be finite floating-point images.")
+
+
+def _to_pixels(images: Tensor, norm: Optional[tuple[Tensor, Tensor]]) -> Tensor:
+    """Undo the per-channel normalisation (bands are cut in pixel space)."""
+    return images if norm is None else images.to(norm[0].dtype) * norm[1][:, None, None] + norm[0][:, None, None]
 
 
 def _check_enumerable(num_bands: int, max_coalitions: int) -> None:

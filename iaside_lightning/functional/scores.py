@@ -189,7 +189,7 @@ def score_standard_errors(
     Example:
         >>> phi = torch.tensor([0.8, 0.4, 0.1, 0.0], dtype=torch.float64)
         >>> errors = score_standard_errors(phi, torch.zeros(4, 4, dtype=torch.float64))
-        >>> float(errors.srs), float(errors.balance)  # no uncertainty in phi, none in the scores
+        >>> round(float(errors.srs), 12), round(float(errors.balance), 12)  # no uncertainty in phi, none in the scores
         (0.0, 0.0)
     """
     _check_phi(phi)

@@ -1,8 +1,9 @@
 """Exact Shapley values from per-sample coalition values, and their exactly reducible statistics.
 
 Shapley values are linear in the value function and the value function is a mean over samples, so the Shapley
-values of the mean are the mean of per-sample Shapley values. Sums (and sums of squares) of per-sample values are
-therefore sufficient statistics that reduce exactly across processes by summation.
+values of the mean are the mean of per-sample Shapley values. Sums of per-sample values (and of their outer
+products, for the covariance of the mean) are therefore sufficient statistics that reduce exactly across processes
+by summation.
 """
 
 import math
@@ -64,11 +65,12 @@ class ShapleyStatistics(NamedTuple):
     """Sums over samples that determine the result exactly; add two of them to merge disjoint sample sets."""
 
     phi_sum: Tensor  #: ``[M]`` sum of per-sample Shapley values (or of their estimates)
-    phi_sq_sum: Tensor  #: ``[M]`` sum of their squares (for standard errors)
+    #: ``[M, M]`` sum of their outer products ``phi_i phi_i^T`` (for the covariance of ``phi`` and of every score)
+    phi_outer_sum: Tensor
     value_sum: Tensor  #: ``[2^M]`` sum of coalition values (exact); ``[2]``: empty and full only (sampled)
     count: Tensor  #: scalar number of samples
-    #: ``[M]`` sum over batches of the estimator's variance of each batch's ``phi`` sum; ``None`` means zero (exact)
-    estimator_var_sum: Optional[Tensor] = None
+    #: ``[M, M]`` sum over batches of the estimator's covariance of each batch's ``phi`` sum; ``None`` means zero
+    estimator_cov_sum: Optional[Tensor] = None
 
 
 def shapley_statistics(values: Tensor) -> ShapleyStatistics:
@@ -76,10 +78,10 @@ def shapley_statistics(values: Tensor) -> ShapleyStatistics:
     phi = per_sample_shapley(values)
     return ShapleyStatistics(
         phi_sum=phi.sum(0),
-        phi_sq_sum=phi.pow(2).sum(0),
+        phi_outer_sum=phi.T @ phi,
         value_sum=values.to(torch.float64).sum(0),
         count=torch.tensor(float(values.shape[0]), dtype=torch.float64, device=values.device),
-        estimator_var_sum=phi.new_zeros(phi.shape[1]),
+        estimator_cov_sum=phi.new_zeros(phi.shape[1], phi.shape[1]),
     )
 
 

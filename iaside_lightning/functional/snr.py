@@ -27,7 +27,7 @@ def band_power(
     *,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    band_edges: BandEdges = "linear",
+    band_edges: BandEdges = "rings",
 ) -> Tensor:
     """Energy of every band of every image: ``||b_k||^2`` summed over channels and pixels, ``b_k`` the band image.
 
@@ -38,7 +38,8 @@ def band_power(
         images: float tensor ``[B, C, H, W]``.
         num_bands: number of bands ``M``.
         band_shape: ``"square"`` (the paper's) or ``"circle"``.
-        band_edges: ``"linear"``, ``"log"`` or an increasing sequence of ``M + 1`` normalised radii from 0 to 1.
+        band_edges: ``"rings"`` (the default, as in the Shapley analysis), ``"linear"``, ``"log"`` or an increasing
+            sequence of ``M + 1`` normalised radii from 0 to 1.
 
     Returns:
         Float64 tensor ``[B, M]``; each row sums to the image's energy ``(x ** 2).sum()``.
@@ -71,7 +72,7 @@ def spectral_snr(
     *,
     num_bands: int = 8,
     band_shape: BandShape = "square",
-    band_edges: BandEdges = "linear",
+    band_edges: BandEdges = "rings",
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Per-band signal-to-noise ratio in dB of perturbed images against clean ones.
@@ -91,12 +92,13 @@ def spectral_snr(
         perturbed: float tensor of the same shape: the perturbed images (corrupted, noisy or adversarial).
         num_bands: number of bands ``M``.
         band_shape: ``"square"`` (the paper's) or ``"circle"``.
-        band_edges: ``"linear"``, ``"log"`` or an increasing sequence of ``M + 1`` normalised radii from 0 to 1.
+        band_edges: ``"rings"`` (the default, as in the Shapley analysis), ``"linear"``, ``"log"`` or an increasing
+            sequence of ``M + 1`` normalised radii from 0 to 1.
         reduction: ``"mean"`` (one SNR per band over the data set) or ``"none"`` (one per image and band).
 
     Returns:
         Float64 tensor on the images' device, ``[M]`` for ``"mean"``, ``[B, M]`` for ``"none"``, lowest band first.
-        Band edges in cycles per pixel are ``0.5 * band_edges(num_bands, band_edges)``.
+        Band edges in cycles per pixel are ``0.5 * band_edges(num_bands, band_edges, size=(H, W), band_shape=...)``.
 
     Raises:
         TypeError: if an input is not a 4-D floating-point tensor.

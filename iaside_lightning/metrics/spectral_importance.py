@@ -1,5 +1,6 @@
 """``SpectralImportance``: a torchmetrics Metric that accumulates I-ASIDE statistics over batches and processes."""
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
@@ -7,12 +8,12 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from iaside_lightning.functional.bands import BandEdges, BandShape
+from iaside_lightning.functional.bands import BandEdges, BandShape, band_layout
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
 from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
 from iaside_lightning.functional.estimators import Estimator, resolve_estimator
-from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
+from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
 from iaside_lightning.functional.values import VALUES, Value
 
@@ -28,12 +29,20 @@ class SpectralImportance(Metric):
     so the result after synchronisation is exactly the single-process result however the samples were split across
     processes (including a process that saw none) for ``fill="zero"`` with exact enumeration; the ``"permute"`` and
     ``"noise"`` fills and the samplers depend on the batch and its seed, so they agree for the same batches and seeds.
+    The sums include the outer products of the per-sample Shapley values, so the covariance of ``phi`` and the
+    standard errors of every score are exact under any split too.
+
+    With ``fill="permute"`` a batch of a single image (e.g. the last, partial batch) takes its absent bands from the
+    images of the previous batch; a single image in the very first batch waits for the next batch and is evaluated
+    with it. A process that only ever saw one image leaves it out, with a warning.
 
     Args:
         num_bands: number of frequency bands ``M``.
         band_shape: ``"square"`` or ``"circle"``.
-        band_edges: ``"linear"``, ``"log"`` or ``M + 1`` normalised radii from 0 to 1.
-        fill: what replaces absent bands: ``"zero"``, ``"permute"`` or ``"noise"``.
+        band_edges: ``"rings"`` (the default; equal numbers of frequency rings per band, exact on the image's grid),
+            ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1. All images
+            must then have the same size.
+        fill: what replaces absent bands: ``"permute"`` (the default), ``"zero"`` or ``"noise"``.
         value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
         normalization: per-channel ``(mean, std)`` of the inputs, so bands are cut in pixel space.
         output_transform: maps the model output to ``[N, K]`` logits.
@@ -65,17 +74,18 @@ class SpectralImportance(Metric):
     higher_is_better: Optional[bool] = None
 
     phi_sum: Tensor
-    phi_sq_sum: Tensor
+    phi_outer_sum: Tensor
     value_sum: Tensor
     count: Tensor
-    estimator_var_sum: Tensor
+    estimator_cov_sum: Tensor
+    image_size: Tensor
 
     def __init__(
         self,
         num_bands: int = 8,
         band_shape: BandShape = "square",
-        band_edges: BandEdges = "linear",
-        fill: Fill = "zero",
+        band_edges: BandEdges = "rings",
+        fill: Fill = "permute",
         value: Value = "log_prob",
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
@@ -90,7 +100,8 @@ class SpectralImportance(Metric):
         super().__init__(**kwargs)
         if band_shape not in ("square", "circle"):
             raise ValueError(f"`band_shape` must be 'square' or 'circle', got {band_shape!r}.")
-        self._edges = make_band_edges(num_bands, band_edges)
+        # Validates num_bands and the edges; "rings" depends on the image size and is cut at compute().
+        make_band_edges(num_bands, "linear" if band_edges == "rings" else band_edges)
         if fill not in FILLS:
             raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
         if value not in VALUES:
@@ -108,6 +119,9 @@ class SpectralImportance(Metric):
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"`chunk_size` must be a positive number of coalitions or None, got {chunk_size!r}.")
         self.num_bands = num_bands
+        self.band_shape = band_shape
+        self.band_edges = band_edges
+        self.fill = fill
         self.beta = beta
         self.engine_kwargs: dict[str, Any] = {
             "num_bands": num_bands,
@@ -124,13 +138,18 @@ class SpectralImportance(Metric):
         }
         self.seed = seed
         self._batches = 0
+        self._donors: Optional[Tensor] = None  # the previous batch's images, for a one-image batch ("permute")
+        self._pending: Optional[tuple[Any, Tensor, Tensor]] = None  # a first batch of one image, waiting
         zeros = torch.zeros
+        square = (num_bands, num_bands)
         self.add_state("phi_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("phi_sq_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("phi_outer_sum", default=zeros(square, dtype=torch.float64), dist_reduce_fx="sum")
         num_values = 2**num_bands if self.estimator == "exact" else 2  # sampled: v(empty) and v(full) only
         self.add_state("value_sum", default=zeros(num_values, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("estimator_var_sum", default=zeros(num_bands, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("estimator_cov_sum", default=zeros(square, dtype=torch.float64), dist_reduce_fx="sum")
+        # (height, width) of the images; 0 until an image is seen. "max" keeps it on processes that saw none.
+        self.add_state("image_size", default=zeros(2, dtype=torch.int64), dist_reduce_fx="max")
 
     def update(self, model: Callable[[Tensor], Any], images: Tensor, labels: Tensor, logits: Optional[Tensor] = None) -> None:
         """Evaluate every band coalition of ``images`` with ``model`` and add the per-sample statistics.
@@ -141,19 +160,48 @@ class SpectralImportance(Metric):
             labels: ``[B]`` integer class labels.
             logits: the model's logits on ``images`` if already computed (reused for the full coalition).
         """
+        self._check_size(images)
+        donors = None
+        if self.fill == "permute":
+            if self._pending is not None:  # a first one-image batch joins this one
+                first_images, first_labels, first_logits = self._pending
+                self._pending = None
+                both = None if first_logits is None or logits is None else torch.cat([first_logits, logits])
+                images, labels, logits = torch.cat([first_images, images]), torch.cat([first_labels, labels]), both
+            elif images.shape[0] == 1 and self._donors is None:
+                self._pending = (images, labels, logits)
+                return
+            elif images.shape[0] == 1:
+                donors = self._donors
+            self._donors = images.detach()
         rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
         seed = self.seed + self._batches + 1_000_003 * rank
         self._batches += 1
-        stats = spectral_shapley_statistics(model, images, labels, logits=logits, seed=seed, **self.engine_kwargs)
-        stats = stats._replace(estimator_var_sum=stats.estimator_var_sum if stats.estimator_var_sum is not None else 0.0)
+        stats = spectral_shapley_statistics(
+            model, images, labels, logits=logits, donors=donors, seed=seed, **self.engine_kwargs
+        )
+        stats = stats._replace(estimator_cov_sum=stats.estimator_cov_sum if stats.estimator_cov_sum is not None else 0.0)
         # Out of place: validation may run under torch.inference_mode.
         for name, value in zip(ShapleyStatistics._fields, stats):
             setattr(self, name, getattr(self, name) + torch.as_tensor(value, dtype=torch.float64).to(self.count.device))
+        self.image_size = torch.tensor(images.shape[-2:], dtype=torch.int64, device=self.count.device)
+
+    def _check_size(self, images: Tensor) -> None:
+        """Bands are cut per image size: every batch of one accumulation must have the same height and width."""
+        seen = tuple(int(s) for s in self.image_size)
+        if isinstance(images, Tensor) and images.ndim == 4 and seen != (0, 0) and seen != tuple(images.shape[-2:]):
+            raise ValueError(
+                f"SpectralImportance accumulates images of one size, got {tuple(images.shape[-2:])} after {seen}: "
+                "the bands (and their edges in cycles/pixel) depend on the size. Resize the images, or use one "
+                "metric per size (or `reset()` between sizes)."
+            )
 
     def reset(self) -> None:
-        """Reset the states and the batch counter that derives per-batch seeds."""
+        """Reset the states, the batch counter that derives per-batch seeds and the ``"permute"`` donors."""
         super().reset()
         self._batches = 0
+        self._donors = None
+        self._pending = None
 
     def compute(self) -> SpectralShapleyResult:
         """The spectral Shapley result of all samples seen (across processes after synchronisation).
@@ -161,8 +209,18 @@ class SpectralImportance(Metric):
         Raises:
             ValueError: if no sample was seen.
         """
+        if self._pending is not None:
+            warnings.warn(
+                "SpectralImportance(fill='permute') saw a single image on this process and had no other image to "
+                "take its absent bands from: it is left out. Pass at least 2 images, or use fill='zero'/'noise'.",
+                stacklevel=2,
+            )
         stats = ShapleyStatistics(*(getattr(self, name) for name in ShapleyStatistics._fields))
-        return compute_result(stats, self._edges, self.beta)
+        if float(stats.count) <= 0:
+            raise ValueError(NO_SAMPLE_MESSAGE)
+        height, width = (int(s) for s in self.image_size)
+        layout = band_layout(height, width, self.num_bands, self.band_shape, self.band_edges)
+        return compute_result(stats, layout, self.beta)
 
     def plot(self, val: Optional[SpectralShapleyResult] = None, ax: Optional[Any] = None) -> tuple[Any, Any]:
         """Plot the frequency response (phi per band with 95% error bars) like torchmetrics' ``plot``.

@@ -75,4 +75,4 @@ def estimate_shapley(
         return kernel_shapley(oracle, num_bands, max_evaluations, seed)
     values = oracle(coalition_matrix(num_bands)).double()
     phi = per_sample_shapley(values)
-    return ShapleyEstimate(phi, phi.new_zeros(num_bands), values[:, 0], values[:, -1], values.shape[1])
+    return ShapleyEstimate(phi, phi.new_zeros(num_bands, num_bands), values[:, 0], values[:, -1], values.shape[1])

@@ -3,9 +3,9 @@
 An estimator asks a *value oracle* for the worth of the coalitions it chooses. The oracle maps 0/1 coalition
 indicators ``[N, M]`` to per-sample values ``[B, N]``; every sample of the batch sees the same coalitions (paired
 sampling), so the ``B`` per-sample estimates share one random draw and their errors are correlated. Each estimator
-therefore also reports its own variance estimate for the *batch sum* of its estimates, computed from independent
+therefore also reports its own covariance estimate for the *batch sum* of its estimates, computed from independent
 replicates of its random draw (permutation pairs, coalition pairs). Batches drawn with different seeds have
-independent errors, so these variances add up across batches and processes like the other sums.
+independent errors, so these covariances add up across batches and processes like the other sums.
 """
 
 from collections.abc import Callable
@@ -37,15 +37,20 @@ _ESTIMATOR_STREAM = 0x5EED_C0A1
 class ShapleyEstimate(NamedTuple):
     """Shapley value estimates of one batch.
 
-    ``phi.sum(0)`` is an estimate of the batch's summed exact Shapley values with variance ``sum_variance``
+    ``phi.sum(0)`` is an estimate of the batch's summed exact Shapley values with covariance ``sum_covariance``
     (estimated by the estimator from its own independent replicates; zero for exact enumeration).
     """
 
     phi: Tensor  #: ``[B, M]`` per-sample estimates; each row sums to ``v(all) - v(empty)``
-    sum_variance: Tensor  #: ``[M]`` estimated variance of ``phi.sum(0)`` over the estimator's random draws
+    sum_covariance: Tensor  #: ``[M, M]`` estimated covariance of ``phi.sum(0)`` over the estimator's random draws
     v_empty: Tensor  #: ``[B]`` value of the empty coalition
     v_full: Tensor  #: ``[B]`` value of the full coalition
     num_evaluations: int  #: distinct coalitions evaluated per sample
+
+    @property
+    def sum_variance(self) -> Tensor:
+        """``[M]`` estimated variance of ``phi.sum(0)``: the diagonal of ``sum_covariance``."""
+        return self.sum_covariance.diagonal()
 
 
 def estimator_generator(seed: int) -> torch.Generator:
@@ -91,16 +96,16 @@ def estimate_statistics(estimate: ShapleyEstimate) -> ShapleyStatistics:
     """Summable statistics of a batch estimate; ``value_sum`` holds only ``[v(empty), v(full)]`` summed.
 
     Example:
-        >>> est = ShapleyEstimate(torch.ones(3, 2), torch.full((2,), 0.5), torch.zeros(3), torch.full((3,), 2.0), 7)
+        >>> est = ShapleyEstimate(torch.ones(3, 2), torch.eye(2) / 2, torch.zeros(3), torch.full((3,), 2.0), 7)
         >>> stats = estimate_statistics(est)
-        >>> stats.phi_sum.tolist(), stats.value_sum.tolist(), stats.estimator_var_sum.tolist(), float(stats.count)
-        ([3.0, 3.0], [0.0, 6.0], [0.5, 0.5], 3.0)
+        >>> stats.phi_sum.tolist(), stats.value_sum.tolist(), stats.estimator_cov_sum.tolist(), float(stats.count)
+        ([3.0, 3.0], [0.0, 6.0], [[0.5, 0.0], [0.0, 0.5]], 3.0)
     """
     phi = estimate.phi.to(torch.float64)
     return ShapleyStatistics(
         phi_sum=phi.sum(0),
-        phi_sq_sum=phi.pow(2).sum(0),
+        phi_outer_sum=phi.T @ phi,
         value_sum=torch.stack([estimate.v_empty.sum(), estimate.v_full.sum()]).to(torch.float64),
         count=torch.tensor(float(phi.shape[0]), dtype=torch.float64, device=phi.device),
-        estimator_var_sum=estimate.sum_variance.to(torch.float64),
+        estimator_cov_sum=estimate.sum_covariance.to(torch.float64),
     )

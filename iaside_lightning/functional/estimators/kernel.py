@@ -41,7 +41,7 @@ def kernel_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: int, se
         seed: seed of the sampled coalitions; the same seed gives the same estimate.
 
     Returns:
-        :class:`~iaside_lightning.functional.estimators.estimate.ShapleyEstimate`; ``sum_variance`` is zero when
+        :class:`~iaside_lightning.functional.estimators.estimate.ShapleyEstimate`; ``sum_covariance`` is zero when
         the budget covers all ``2^M`` coalitions (the fit is then exact).
 
     Raises:
@@ -77,14 +77,14 @@ def kernel_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: int, se
     multiplier = (inv_gram_b.sum(0) - (v_full - v_empty)) / inv_gram_1.sum()
     phi = (inv_gram_b - inv_gram_1 * multiplier).T  # [B, M]; rows sum to v_full - v_empty
     if pairs == 0:  # every coalition was enumerated: the fit is exact
-        return ShapleyEstimate(phi, phi.new_zeros(num_bands), v_empty, v_full, distinct)
-    # Sandwich variance of the batch sum: phi_sum - phi* ~ rest_mass * L mean_j(u_j) over the independent pairs j,
+        return ShapleyEstimate(phi, phi.new_zeros(num_bands, num_bands), v_empty, v_full, distinct)
+    # Sandwich covariance of the batch sum: phi_sum - phi* ~ rest_mass * L mean_j(u_j) over the independent pairs j,
     # with u_j the pair average of z (y - z . phi_sum) and L the constrained inverse Gram matrix (L 1 = 0).
     sampled = slice(z.shape[0] - 2 * pairs, None)
     terms = z[sampled] * (gains.sum(0)[sampled] - z[sampled] @ phi.sum(0))[:, None]
     units = torch.linalg.solve(gram, ((terms[:pairs] + terms[pairs:]) / 2).T)  # [M, P]
     units = units - inv_gram_1 * units.sum(0) / inv_gram_1.sum()
-    return ShapleyEstimate(phi, rest_mass**2 * units.var(dim=1) / pairs, v_empty, v_full, distinct)
+    return ShapleyEstimate(phi, rest_mass**2 * units.cov() / pairs, v_empty, v_full, distinct)
 
 
 def _enumerated_strata(num_bands: int, budget: int, size_weight: Tensor) -> tuple[Tensor, Tensor, list[int]]:

@@ -47,8 +47,8 @@ def permutation_pairs(num_bands: int, max_evaluations: int) -> int:
 def permutation_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: int, seed: int = 0) -> ShapleyEstimate:
     """Unbiased Shapley estimates from :func:`permutation_pairs` antithetic permutation pairs.
 
-    All samples share the same permutations. ``sum_variance`` is the sample variance over the independent pairs of
-    the pair estimates of the batch sum, divided by the number of pairs.
+    All samples share the same permutations. ``sum_covariance`` is the sample covariance over the independent pairs
+    of the pair estimates of the batch sum, divided by the number of pairs.
 
     Args:
         oracle: maps coalitions ``[N, M]`` (0/1) to per-sample values ``[B, N]``.
@@ -79,7 +79,7 @@ def permutation_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: in
     per_pair = (per_perm[:, :pairs] + per_perm[:, pairs:]) / 2  # [B, P, M], independent over P
     return ShapleyEstimate(
         phi=per_pair.mean(dim=1),
-        sum_variance=per_pair.sum(dim=0).var(dim=0) / pairs,
+        sum_covariance=per_pair.sum(dim=0).T.cov() / pairs,
         v_empty=values[:, 0, 0],
         v_full=values[:, 0, -1],
         num_evaluations=distinct,
