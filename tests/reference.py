@@ -16,6 +16,7 @@ from torch import Tensor
 
 __all__ = [
     "reference_band_index",
+    "reference_ring",
     "reference_coalition_images",
     "reference_edges",
     "reference_full_masks",
@@ -38,6 +39,35 @@ def _signed_frequency(index: int, size: int) -> Fraction:
     return Fraction(index if 2 * index < size else index - size, size)
 
 
+def reference_ring(fy: Fraction, fx: Fraction, height: int, width: int, band_shape: str) -> int:
+    """Frequency ring ``j`` of a bin: ``j = floor(x + 1/2)`` (half-way rounds up) with ``x = rho * max(H, W) / 2``,
+    decided exactly (through squares for circles, whose ``rho = min(1, 2 |f|)`` is irrational)."""
+    half = Fraction(max(height, width), 2)
+    if band_shape == "square":
+        return math.floor(2 * max(abs(fy), abs(fx)) * half + Fraction(1, 2))
+    x_sq = min(Fraction(1), 4 * (fy * fy + fx * fx)) * half * half
+    j = 0
+    while (j + Fraction(1, 2)) ** 2 <= x_sq:
+        j += 1
+    return j
+
+
+def _reference_ring_bands(height: int, width: int, num_bands: int, band_shape: str) -> dict[int, int]:
+    """Band of every ring for ``edges="rings"``: the ``R`` rings in order, ``R // M`` per band and one more for the
+    first ``R mod M`` bands."""
+    rings = sorted(
+        {
+            reference_ring(_signed_frequency(u, height), _signed_frequency(v, width), height, width, band_shape)
+            for u in range(height)
+            for v in range(width)
+        }
+    )
+    quotient, remainder = divmod(len(rings), num_bands)
+    counts = [quotient + 1] * remainder + [quotient] * (num_bands - remainder)
+    bands = [k for k, count in enumerate(counts) for _ in range(count)]
+    return dict(zip(rings, bands))
+
+
 def reference_band_index(fy: Fraction, fx: Fraction, edges: list[Fraction], band_shape: str) -> int:
     """Band ``k`` with ``r_k <= rho < r_{k+1}`` (the last band also holds ``rho = 1``), decided exactly.
 
@@ -55,14 +85,22 @@ def reference_band_index(fy: Fraction, fx: Fraction, edges: list[Fraction], band
 
 
 def reference_full_masks(
-    height: int, width: int, num_bands: int, band_shape: str = "square", edges: Union[str, Sequence[float]] = "linear"
+    height: int, width: int, num_bands: int, band_shape: str = "square", edges: Union[str, Sequence[float]] = "rings"
 ) -> Tensor:
-    """0/1 band masks on the full (two-sided) ``fft2`` grid, ``[M, H, W]`` float64, one bin at a time."""
-    r = reference_edges(num_bands, edges)
+    """0/1 band masks on the full (two-sided) ``fft2`` grid, ``[M, H, W]`` float64, one bin at a time.
+
+    ``edges="rings"`` (the package's default) assigns whole rings to bands; any other rule compares ``rho`` with
+    exact edges."""
+    ring_band = _reference_ring_bands(height, width, num_bands, band_shape) if edges == "rings" else None
+    r = None if ring_band is not None else reference_edges(num_bands, edges)
     masks = torch.zeros(num_bands, height, width, dtype=torch.float64)
     for u in range(height):
         for v in range(width):
-            k = reference_band_index(_signed_frequency(u, height), _signed_frequency(v, width), r, band_shape)
+            fy, fx = _signed_frequency(u, height), _signed_frequency(v, width)
+            if ring_band is not None:
+                k = ring_band[reference_ring(fy, fx, height, width, band_shape)]
+            else:
+                k = reference_band_index(fy, fx, r, band_shape)
             masks[k, u, v] = 1.0
     return masks
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from reference import reference_edges, reference_full_masks
 
-from iaside_lightning.functional import band_edges, band_images, band_masks
+from iaside_lightning.functional import band_edges, band_images, band_layout, band_masks, ring_index
 
 SHAPES = ("square", "circle")
 
@@ -32,7 +32,7 @@ def _hermitian_full_mask(half: torch.Tensor, width: int) -> torch.Tensor:
     width=st.integers(2, 21),
     num_bands=st.integers(2, 5),
     band_shape=st.sampled_from(SHAPES),
-    edges=st.sampled_from(["linear", "log"]),
+    edges=st.sampled_from(["rings", "linear", "log"]),
 )
 def test_masks_disjoint_complete_and_conjugate_symmetric(height, width, num_bands, band_shape, edges):
     try:
@@ -75,6 +75,15 @@ def test_masks_disjoint_complete_and_conjugate_symmetric(height, width, num_band
         (6, 6, 3, "square", "linear"),
         (12, 12, 6, "square", "linear"),
         (10, 10, 5, "circle", "linear"),
+        # The default: whole frequency rings per band, the remainder at the low end (odd, even, non-square sizes,
+        # sizes whose rings sit half-way between grid radii).
+        (28, 28, 8, "square", "rings"),
+        (28, 28, 8, "circle", "rings"),
+        (32, 32, 6, "square", "rings"),
+        (13, 10, 3, "square", "rings"),
+        (15, 10, 4, "circle", "rings"),
+        (12, 8, 4, "square", "rings"),
+        (17, 17, 5, "circle", "rings"),
     ],
 )
 def test_masks_match_per_bin_reference(height, width, num_bands, band_shape, edges):
@@ -140,3 +149,29 @@ def test_bad_image_size_raises(bad):
 def test_bad_band_shape_raises():
     with pytest.raises(ValueError, match="band_shape"):
         band_masks(8, 8, 2, "hexagon")
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(4, 40), width=st.integers(4, 40), num_bands=st.integers(2, 8), band_shape=st.sampled_from(SHAPES))
+def test_ring_bands_hold_equal_ring_counts_with_the_remainder_at_the_low_end(height, width, num_bands, band_shape):
+    """No rule may leave a short band in the middle: with "rings", counts never increase with the band index and
+    differ by at most one."""
+    try:
+        layout = band_layout(height, width, num_bands, band_shape, "rings")
+    except ValueError as err:
+        assert "too small" in str(err)
+        assume(False)
+    rings = layout.rings.tolist()
+    assert sum(rings) == int(torch.unique(ring_index(height, width, band_shape)).numel())  # each ring in one band
+    assert max(rings) - min(rings) <= 1 and rings == sorted(rings, reverse=True)
+    assert int(layout.bins.sum()) == height * (width // 2 + 1)
+
+
+def test_linear_edges_leave_a_one_ring_band_in_the_middle_at_28x28():
+    """The dip of the MNIST figures: band 3 of the paper's linear rule holds one ring, the "rings" rule does not."""
+    linear, rings = band_layout(28, 28, 8, edges="linear"), band_layout(28, 28, 8)
+    assert linear.rings.tolist() == [2, 2, 2, 1, 2, 2, 2, 2] and rings.rings.tolist() == [2] * 7 + [1]
+    assert linear.bins.tolist() == [6, 22, 38, 25, 62, 78, 94, 95]
+    # Where N / 2 is a multiple of M both rules are balanced, and differ by one ring (band 0 vs the top band).
+    assert band_layout(32, 32, 8, edges="linear").rings.tolist() == [2] * 7 + [3]
+    assert band_layout(32, 32, 8).rings.tolist() == [3] + [2] * 7

@@ -65,11 +65,14 @@ def test_logged_scalars_history_and_sanity_check(tmp_path: Path) -> None:
     assert [r["epoch"] for r in monitor.history] == [0, 1, 2]  # nothing from the sanity check
     assert all(r["num_samples"] == 10 for r in monitor.history)  # the budget holds across batches of 8
     logged = trainer.callback_metrics
-    expected = {"srs", "srs_signed", "v_empty", "v_full"} | {f"{s}/band_{k}" for s in ("phi", "phi_stderr", "psi") for k in range(4)}
-    assert {k.removeprefix("spectral/") for k in logged if k.startswith("spectral/")} == expected
+    scores = {"srs", "srs_stderr", "srs_signed", "srs_signed_stderr", "balance", "balance_stderr", "v_empty", "v_full"}
+    per_band = {f"{s}/band_{k}" for s in ("phi", "phi_stderr", "psi", "psi_stderr") for k in range(4)}
+    assert {k.removeprefix("spectral/") for k in logged if k.startswith("spectral/")} == scores | per_band
     last = monitor.history[-1]
     assert [float(logged[f"spectral/phi/band_{k}"]) for k in range(4)] == pytest.approx(last["phi"])
-    assert float(logged["spectral/srs"]) == pytest.approx(last["srs"])
+    for score in scores:  # every logged score, its standard error included, is the history's
+        assert float(logged[f"spectral/{score}"]) == pytest.approx(last[score]), score
+    assert all(last[f"{score}_stderr"] > 0 for score in ("srs", "srs_signed", "balance"))
     assert sum(last["phi"]) == pytest.approx(last["v_full"] - last["v_empty"], abs=1e-9)
 
 
@@ -81,7 +84,10 @@ def test_every_n_epochs(tmp_path: Path) -> None:
 
 def test_checkpoint_monitors_srs_and_resume_continues_history(tmp_path: Path) -> None:
     data = _data()
-    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="spectral/srs", mode="max", save_last=True)
+    # save_top_k=-1: this Lightning writes last.ckpt only when a top-k checkpoint is written, so keep every epoch's.
+    checkpoint = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", monitor="spectral/srs", mode="max", save_last=True, save_top_k=-1
+    )
     first = _monitor()
     quiet_trainer(tmp_path, [first, checkpoint], max_epochs=2, enable_checkpointing=True).fit(
         SmallCNNClassifier(in_channels=1, width=4, depth=2), datamodule=data

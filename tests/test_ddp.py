@@ -190,7 +190,9 @@ def _trainer(devices: int, strategy: str, callbacks: list) -> Trainer:
 
 
 def _validate(model: SmallCNNClassifier, data: PlantedBandDataModule, devices: int, strategy: str) -> dict[str, float]:
-    monitor = SpectralRobustnessMonitor(num_bands=4, max_samples=None, normalization=data.normalization, log_figures=False)
+    monitor = SpectralRobustnessMonitor(  # zero fill: a result that does not depend on which images share a batch
+        num_bands=4, fill="zero", max_samples=None, normalization=data.normalization, log_figures=False
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         (metrics,) = _trainer(devices, strategy, [monitor]).validate(model, datamodule=data, verbose=False)
@@ -203,7 +205,9 @@ def test_ddp_spawn_trainer_logs_the_single_process_phi() -> None:
     double = _validate(model, data, 2, "ddp_spawn")
     assert {k for k in single if k.startswith("spectral/phi/")} == {f"spectral/phi/band_{k}" for k in range(4)}
     assert max(abs(single[f"spectral/phi/band_{k}"]) for k in range(4)) > 1e-2  # a trained model, not all zeros
-    # 32 validation images split 16/16 over 2 ranks (no sampler padding), the same weights: the same statistics.
+    # 32 validation images split 16/16 over 2 ranks (no sampler padding), the same weights: the same statistics,
+    # standard errors of every score included.
+    assert {"spectral/srs_stderr", "spectral/balance_stderr", "spectral/psi_stderr/band_0"} <= set(single)
     for key, value in single.items():
         assert double[key] == pytest.approx(value, abs=1e-6), key
 

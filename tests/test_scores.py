@@ -55,7 +55,7 @@ def test_psi_of_a_single_different_band_is_not_degenerate():
     torch.testing.assert_close(psi, torch.tensor([0.0, 0.0, 1.0, 0.0]))
 
 
-@pytest.mark.parametrize("phi", [torch.tensor([1.0]), torch.zeros(2, 2), torch.tensor([0.0, float("nan")])])
+@pytest.mark.parametrize("phi", [torch.tensor([1.0]), torch.tensor(1.0), torch.tensor([0.0, float("nan")])])
 def test_psi_rejects_bad_phi(phi):
     with pytest.raises(ValueError, match="phi"):
         spectral_importance_distribution(phi)

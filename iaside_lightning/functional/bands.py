@@ -92,7 +92,7 @@ def band_edges(
 
 
 def ring_index(height: int, width: int, band_shape: BandShape = "square") -> Tensor:
-    """Frequency ring of every bin of the ``rfft2`` grid: ``round(rho * max(H, W) / 2)``.
+    """Frequency ring of every bin of the ``rfft2`` grid: ``floor(rho * max(H, W) / 2 + 1/2)``.
 
     A ring is an annulus one frequency step (``1 / max(H, W)`` cycles per pixel) wide around DC: for square bands
     on an ``N x N`` image, ring ``j`` holds the bins with ``max(|i_y|, |i_x|) = j``, so there are ``N // 2 + 1``
@@ -109,7 +109,8 @@ def ring_index(height: int, width: int, band_shape: BandShape = "square") -> Ten
                 [1, 1, 2]])
     """
     rho = normalized_radius(height, width, band_shape)
-    return torch.floor(rho * max(height, width) / 2 + 0.5).to(torch.int64)
+    # Half-way between two rings rounds up; the tolerance absorbs float error in rho (e.g. 0.2 * 15 / 2 = 1.5).
+    return torch.floor(rho * max(height, width) / 2 + 0.5 + 1e-9).to(torch.int64)
 
 
 def _ring_edges(num_bands: int, size: Optional[tuple[int, int]], band_shape: BandShape) -> Tensor:
@@ -126,9 +127,9 @@ def _ring_edges(num_bands: int, size: Optional[tuple[int, int]], band_shape: Ban
             n for n in range(2, 4 * num_bands) if torch.unique(ring_index(n, n, band_shape)).numel() >= num_bands
         )
         raise ValueError(
-            f"An image of {height}x{width} pixels has {rings.numel()} frequency rings, fewer than num_bands="
-            f"{num_bands}: {num_bands} {band_shape} bands need images of at least {smallest}x{smallest}. Use fewer "
-            "bands or larger images."
+            f"An image of {height}x{width} pixels is too small for {num_bands} {band_shape} bands: it has "
+            f"{rings.numel()} frequency rings, one per band is needed. Use at least {smallest}x{smallest} pixels or "
+            "fewer bands."
         )
     quotient, remainder = divmod(rings.numel(), num_bands)
     counts = torch.tensor([quotient + 1] * remainder + [quotient] * (num_bands - remainder))
