@@ -112,6 +112,11 @@ def run_study_job(rate: float, seed: int, config: RunConfig, out_dir: Path, log:
     """Train, snapshot and score one (rate, seed); the result is saved to (and, when there, loaded from) a file."""
     path = out_dir / "runs" / f"rate_{rate:g}_seed_{seed}.pt"
     if path.exists():
+        saved = torch.load(path, weights_only=False).get("config")
+        if saved is not None and saved != dataclasses.asdict(config):
+            raise ValueError(
+                f"{path} was computed with other settings ({saved}); pass another --out-dir or delete the file."
+            )
         log(f"rate {rate:g} seed {seed}: cached in {path}")
         return path
 
@@ -168,6 +173,7 @@ def run_study_job(rate: float, seed: int, config: RunConfig, out_dir: Path, log:
     result: dict[str, Any] = {
         "rate": rate,
         "seed": seed,
+        "config": dataclasses.asdict(config),
         "rows": snapshots.rows,
         "values": scored,
         "train_seconds": train_seconds,

@@ -47,12 +47,16 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.2, 0.4, 0.6], help="label-noise rates")
     parser.add_argument("--seeds", type=int, default=5, help="runs per rate (seeds 0 .. n-1)")
     parser.add_argument("--workers", type=int, default=1, help="runs trained in parallel, one thread each")
-    parser.add_argument("--out-dir", type=Path, default=Path("outputs/label_noise"), help="runs and report")
+    parser.add_argument(
+        "--out-dir", type=Path, default=None, help="runs and report (default outputs/label_noise[_quick])"
+    )
     parser.add_argument("--figures-dir", type=Path, default=None, help="also save the figures as PNG files here")
     parser.add_argument("--stage", choices=("all", "runs", "report"), default="all", help="what to do")
-    parser.add_argument("--quick", action="store_true", help="under a minute: 2 rates, 2 seeds, 4 short epochs")
+    parser.add_argument("--quick", action="store_true", help="under a minute: 2 rates, 2 seeds, 3 short epochs")
     args = parser.parse_args()
     config = RunConfig()
+    if args.out_dir is None:  # quick runs never share a folder with the study's saved runs
+        args.out_dir = Path("outputs/label_noise_quick" if args.quick else "outputs/label_noise")
     if args.quick:
         args.rates, args.seeds = [0.0, 0.6], 2
         config = dataclasses.replace(

@@ -357,11 +357,14 @@ def _mask_outlines(masks: np.ndarray) -> np.ndarray:
 def _band_frequency_axis(ax: "Axes", edges: np.ndarray) -> None:
     """x axis of per-band curves: ticks at band centres labelled with the band, faint lines at the band edges.
 
-    The axis is logarithmic when the bands' widths differ by more than a factor of 4 (``band_edges="log"``).
+    The axis is logarithmic when the widths of the inner bands differ by more than a factor of 4
+    (``band_edges="log"``); the first and last band are left out of that test, since the ``"rings"`` rule may leave
+    the top band one ring narrower than the others.
     """
     centres = (edges[1:] + edges[:-1]) / 2
     widths = np.diff(edges)
-    if widths.max() > 4 * widths.min():  # e.g. ``band_edges="log"``: equal spacing needs a log axis
+    inner = widths[1:-1] if widths.size > 3 else widths
+    if inner.max() > 4 * inner.min():  # e.g. ``band_edges="log"``: equal spacing needs a log axis
         ax.set_xscale("log")
         ax.set_xlim(centres[0] * np.sqrt(centres[0] / centres[1]), edges[-1])
     else:

@@ -52,3 +52,12 @@ def test_quickstart_example_quick_mode(tmp_path: Path) -> None:
         "quickstart_band_epoch_heatmap.png", "quickstart_frequency_response.png", "quickstart_srs.png"
     ]
     assert _events(tmp_path / "tb").Scalars("spectral/srs")
+
+
+def test_srs_vs_balance_example_draws_the_disagreement(tmp_path: Path) -> None:
+    out = _run([str(ROOT / "examples" / "srs_vs_balance.py"), "--figures-dir", str(tmp_path)], cwd=tmp_path)
+    helpful, harmful = (line for line in out.splitlines() if "signed SRS" in line)
+    signed = [float(line.split("signed SRS ")[1].split(",")[0]) for line in (helpful, harmful)]
+    balance = [float(line.split("balance ")[1]) for line in (helpful, harmful)]
+    assert signed[1] > signed[0] and balance[1] < balance[0]
+    assert (tmp_path / "srs_vs_balance.png").stat().st_size > 10_000
