@@ -78,7 +78,10 @@ def main() -> None:
     print(f"\nval/acc = {float(trainer.callback_metrics['val/acc']):.3f}")
     print(f"Shapley values per band (nats), epoch {last['epoch']}: " + ", ".join(f"{p:+.3f}" for p in last["phi"]))
     print(f"largest phi in band {max(range(8), key=lambda k: last['phi'][k])} (class planted in band {PLANTED_BAND})")
-    print(f"SRS = {last['srs']:.3f}, signed SRS = {last['srs_signed']:+.3f}")
+    print(
+        f"SRS = {last['srs']:.3f} +- {last['srs_stderr']:.3f}, signed SRS = {last['srs_signed']:+.3f}, spectral "
+        f"balance = {last['balance']:+.3f} +- {last['balance_stderr']:.3f} (+- one standard error)"
+    )
     print(f"\nSee the figures and scalars with:  tensorboard --logdir {args.out_dir}")
     if args.figures_dir:
         save_figures(monitor, Path(args.figures_dir))
