@@ -102,9 +102,10 @@ SPECTRAL_FIELDS = (
 )
 
 
-def _spectral_fields(result: object) -> dict[str, torch.Tensor]:
-    """The fields as fresh tensors (sent between processes by value: shared-memory tensors die with their process)."""
-    return {name: torch.tensor(getattr(result, name).tolist()) for name in SPECTRAL_FIELDS}
+def _spectral_fields(result: object) -> dict[str, list]:
+    """The fields as plain lists: sent between processes by value (a tensor in a queue is shared through a socket of
+    the sending process, which is gone if that process exits before the receiver reads it)."""
+    return {name: getattr(result, name).tolist() for name in SPECTRAL_FIELDS}
 
 
 def _worker(rank: int, port: int, out: "mp.Queue") -> None:
@@ -145,13 +146,15 @@ def gloo_results() -> dict[str, list]:
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_metric_sync_over_gloo_equals_single_process(gloo_results: dict[str, list], scenario: str) -> None:
     model, (x, y) = _model(), _data()
-    want = _spectral_fields(spectral_shapley(model, x, y, num_bands=4, fill="zero"))
+    result = spectral_shapley(model, x, y, num_bands=4, fill="zero")
+    want = {name: getattr(result, name) for name in SPECTRAL_FIELDS}
     assert float(want["srs_stderr"]) > 0 and float(want["phi_covariance"][0, 1]) != 0  # the test is not trivial
     assert len(gloo_results[scenario]) == 2  # both ranks computed
     for _, fields, count, _ in gloo_results[scenario]:
         assert count == 10
         for name, value in want.items():
-            torch.testing.assert_close(fields[name], value, rtol=0, atol=1e-12, check_dtype=False, msg=name)
+            got = torch.tensor(fields[name], dtype=value.dtype)
+            torch.testing.assert_close(got, value, rtol=0, atol=1e-12, msg=name)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
