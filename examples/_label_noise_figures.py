@@ -106,6 +106,8 @@ def _scores_figure(summary: dict[str, Any], names: dict[str, str], colors: dict[
                 ax.plot(epochs, mean, marker="o", markersize=3, color=color)
                 low, high = np.clip(mean - half, *SCORE_RANGES[key]), np.clip(mean + half, *SCORE_RANGES[key])
                 ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
+                if float(rate) > 0:  # the memorised snapshot, at each run's own stop epoch
+                    _memorised_point(ax, summary["phases"][name][rate], key, epochs[-1], mean[-1], color)
             if key != "srs":
                 ax.axhline(0.0, color="0.5", linewidth=0.8, zorder=0)
             ax.set_title(f"{SCORE_LABELS[key]}, {fill} fill ({name})", fontsize=10)
@@ -114,12 +116,28 @@ def _scores_figure(summary: dict[str, Any], names: dict[str, str], colors: dict[
     for (row, _), ax in np.ndenumerate(axes):
         _epoch_axis(ax, summary["setup"]["snapshot_epochs"], last_epoch, label=row == len(axes) - 1)
     styles = {"flipped labels fitted": "-", "validation accuracy": "--"}
-    fig.legend(*_legend_handles(colors, styles), loc="outside lower center", ncols=len(colors) + 2, fontsize=9)
+    handles, labels = _legend_handles(colors, styles)
+    handles.append(Line2D([], [], color="0.3", marker="s", markerfacecolor="white", linestyle=":"))
+    labels.append("memorised (>= 99% flipped fitted; mean stop epoch)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(colors) + 3, fontsize=9)
     fig.suptitle(
         "I-ASIDE scores while memorising noisy labels: seed mean at the snapshot epochs every seed reached, "
         "shaded 95% t-interval across seeds"
     )
     return fig
+
+
+def _memorised_point(ax: Axes, phase: dict[str, Any], key: str, epoch: float, value: float, color: Any) -> None:
+    """The seed-mean score at each run's last snapshot (hollow square, 95% bar) at the runs' mean stop epoch,
+    joined by a dotted line to the last common snapshot."""
+    stop, last = float(np.mean(phase["last_epochs"])), phase["last"][key]
+    if stop <= epoch:
+        return
+    ax.plot([epoch, stop], [value, last["mean"]], linestyle=":", color=color)
+    ax.errorbar(
+        stop, last["mean"], yerr=last["ci95"], marker="s", markersize=5, markerfacecolor="white", color=color,
+        capsize=3,
+    )
 
 
 def _training_panel(ax: Axes, training: dict[str, Any], colors: dict[str, Any]) -> None:
