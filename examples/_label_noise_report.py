@@ -3,8 +3,9 @@ band edges, written to ``report.md`` and ``summary.json`` (figures: ``_label_noi
 
 Not an example itself (see ``label_noise.py``). Every score is recomputed from the per-sample coalition values a run
 saved, with :func:`~iaside_lightning.functional.result.compute_result`: ``phi`` is the mean of the per-sample exact
-Shapley values, and every score carries the run's own standard error (the package's, as the monitor logs it). Across seeds, intervals are 95% Student-t intervals (Welch's for two rates). The Markdown
-and the log lines are rendered from the summary by ``_label_noise_markdown.py``.
+Shapley values, and every score carries the run's own standard error (the package's, as the monitor logs it).
+Across seeds, intervals are 95% Student-t intervals (Welch's for two rates). The Markdown and the log lines are
+rendered from the summary by ``_label_noise_markdown.py``.
 """
 
 import dataclasses

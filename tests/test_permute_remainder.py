@@ -99,3 +99,11 @@ def test_monitor_fits_with_a_one_image_last_batch(tmp_path: Path, batch_size: in
     trainer.fit(SmallCNNClassifier(in_channels=1, num_classes=4, width=4), data.train_dataloader(), val)
     assert [r["num_samples"] for r in monitor.history] == [16, 16]
     assert {"spectral/srs_stderr", "spectral/balance", "spectral/balance_stderr"} <= set(trainer.callback_metrics)
+
+
+def test_images_of_another_size_are_refused_even_after_a_waiting_image() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=3)
+    metric.update(model, x[:1], y[:1])  # waits for a partner
+    with pytest.raises(ValueError, match="one size"):
+        metric.update(model, torch.rand(2, 1, 20, 20, dtype=torch.float64), y[:2])

@@ -139,8 +139,8 @@ def spectral_shapley(
             grid so that every band holds the same number of frequency rings, give or take one at the low end),
             ``"linear"`` (the paper's ``r_k = k / M``; uneven on some sizes, e.g. 28x28), ``"log"`` or an
             increasing sequence of ``M + 1`` normalised radii from 0 to 1. See docs/method.md.
-        fill: what replaces absent bands: ``"permute"`` (the default and the paper's: the same band of another
-            image of the batch, a seeded derangement), ``"zero"`` (ideal band-pass; a blank image is out of
+        fill: what replaces absent bands: ``"permute"`` (the default, as in the authors' code: the same band of
+            another image of the batch, a seeded derangement), ``"zero"`` (ideal band-pass; a blank image is out of
             distribution and inflates band 0, see docs/method.md) or ``"noise"`` (Gaussian noise with the batch's
             power in that band).
         value: ``"log_prob"`` (natural log-probability of the label, the paper's), ``"prob"`` or ``"correct"``.

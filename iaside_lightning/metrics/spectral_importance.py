@@ -40,8 +40,8 @@ class SpectralImportance(Metric):
         num_bands: number of frequency bands ``M``.
         band_shape: ``"square"`` or ``"circle"``.
         band_edges: ``"rings"`` (the default; equal numbers of frequency rings per band, exact on the image's grid),
-            ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1. All images
-            must then have the same size.
+            ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1. The images of
+            one accumulation (until ``reset()``) must all have the same size.
         fill: what replaces absent bands: ``"permute"`` (the default), ``"zero"`` or ``"noise"``.
         value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
         normalization: per-channel ``(mean, std)`` of the inputs, so bands are cut in pixel space.
@@ -189,6 +189,8 @@ class SpectralImportance(Metric):
     def _check_size(self, images: Tensor) -> None:
         """Bands are cut per image size: every batch of one accumulation must have the same height and width."""
         seen = tuple(int(s) for s in self.image_size)
+        if seen == (0, 0) and self._pending is not None:  # a waiting first image fixes the size too
+            seen = tuple(self._pending[0].shape[-2:])
         if isinstance(images, Tensor) and images.ndim == 4 and seen != (0, 0) and seen != tuple(images.shape[-2:]):
             raise ValueError(
                 f"SpectralImportance accumulates images of one size, got {tuple(images.shape[-2:])} after {seen}: "
