@@ -107,3 +107,22 @@ def test_images_of_another_size_are_refused_even_after_a_waiting_image() -> None
     metric.update(model, x[:1], y[:1])  # waits for a partner
     with pytest.raises(ValueError, match="one size"):
         metric.update(model, torch.rand(2, 1, 20, 20, dtype=torch.float64), y[:2])
+
+
+def test_forward_keeps_the_batch_sequence_and_returns_each_batch_result() -> None:
+    """forward() = update() + the batch's own result: per-batch seeds and donors carry over, as with update()."""
+    model, (x, y) = _model(), _data(16)
+    updated, forwarded = SpectralImportance(num_bands=3), SpectralImportance(num_bands=3)
+    batches = list(zip(x.split([1, 5, 5, 4, 1]), y.split([1, 5, 5, 4, 1])))
+    results = []
+    for images, labels in batches:
+        updated.update(model, images, labels)
+        results.append(forwarded(model, images, labels))
+    assert results[0] is None  # a first single image waits for its partner ...
+    assert [r.num_samples for r in results[1:]] == [6, 5, 4, 1]  # ... and counts with the next batch
+    whole, accumulated = updated.compute(), forwarded.compute()
+    assert accumulated.num_samples == whole.num_samples == 16
+    torch.testing.assert_close(accumulated.phi, whole.phi, rtol=0, atol=1e-12)
+    second = SpectralImportance(num_bands=3)
+    second.update(model, torch.cat([x[:1], x[1:6]]), torch.cat([y[:1], y[1:6]]))
+    torch.testing.assert_close(results[1].phi, second.compute().phi, rtol=0, atol=1e-12)  # batch 0's seed

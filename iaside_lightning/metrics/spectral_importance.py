@@ -138,6 +138,7 @@ class SpectralImportance(Metric):
         }
         self.seed = seed
         self._batches = 0
+        self._in_forward = False  # forward() resets the states, but not the batch counter, donors or waiting image
         self._donors: Optional[Tensor] = None  # the previous batch's images, for a one-image batch ("permute")
         self._pending: Optional[tuple[Any, Tensor, Tensor]] = None  # a first batch of one image, waiting
         zeros = torch.zeros
@@ -168,7 +169,7 @@ class SpectralImportance(Metric):
                 self._pending = None
                 both = None if first_logits is None or logits is None else torch.cat([first_logits, logits])
                 images, labels, logits = torch.cat([first_images, images]), torch.cat([first_labels, labels]), both
-            elif images.shape[0] == 1 and self._donors is None:
+            elif self._waits(images):
                 self._pending = (images, labels, logits)
                 return
             elif images.shape[0] == 1:
@@ -198,9 +199,34 @@ class SpectralImportance(Metric):
                 "metric per size (or `reset()` between sizes)."
             )
 
+    def forward(
+        self, model: Callable[[Tensor], Any], images: Tensor, labels: Tensor, logits: Optional[Tensor] = None
+    ) -> Optional[SpectralShapleyResult]:
+        """Add the batch (like :meth:`update`) and return the result of this batch alone, torchmetrics' contract.
+
+        Unlike a plain reset-update-compute, the batch counter (so every batch gets its own seed) and the
+        ``"permute"`` donors carry over from batch to batch. A first batch of one image with ``fill="permute"`` has
+        no partner yet: it waits for the next batch (``None`` is returned for it) and counts in that batch's result.
+        """
+        if self._waits(images):
+            self.update(model, images, labels, logits)
+            return None
+        self._in_forward = True
+        try:
+            return super().forward(model, images, labels, logits)
+        finally:
+            self._in_forward = False
+
+    def _waits(self, images: Tensor) -> bool:
+        """Whether ``images`` is a first one-image batch that ``"permute"`` must keep until a partner comes."""
+        alone = isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] == 1
+        return self.fill == "permute" and alone and self._donors is None and self._pending is None
+
     def reset(self) -> None:
         """Reset the states, the batch counter that derives per-batch seeds and the ``"permute"`` donors."""
         super().reset()
+        if self._in_forward:  # forward()'s batch-local reset: the batch sequence goes on
+            return
         self._batches = 0
         self._donors = None
         self._pending = None
