@@ -1,8 +1,10 @@
 """Quick start: watch a CNN learn to draw its predictive power from the one frequency band that carries the class.
 
-The synthetic images have a natural 1/f background and a class texture planted in band 5 of 8 (0.31-0.38
-cycles/pixel). With the monitor attached, TensorBoard shows the band x epoch heat map of Shapley values light up at
-that band as the model learns, and the spectral robustness score (SRS) turn negative (mass in high frequencies).
+The synthetic images have a natural 1/f background and a class texture planted in band 5 of 8 (0.33-0.39
+cycles/pixel at 32x32 with the default ring-balanced edges). With the monitor attached, TensorBoard shows the band x
+epoch heat map of Shapley values light up at that band as the model learns; the signed spectral robustness score
+(about -0.19) and the spectral balance (about -0.43) sit below zero from the first epoch on (predictive power in
+high frequencies), each with its standard error.
 
 Run (about a minute on 2 CPU cores)::
 
