@@ -193,9 +193,12 @@ def score_standard_errors(
         (0.0, 0.0)
     """
     _check_phi(phi)
+    if phi.ndim != 1:
+        raise ValueError(f"`phi` must be one frequency response [M], got shape {tuple(phi.shape)}.")
     num_bands = phi.shape[-1]
-    if covariance.shape != (num_bands, num_bands):
-        raise ValueError(f"`covariance` must have shape [{num_bands}, {num_bands}], got {tuple(covariance.shape)}.")
+    if not isinstance(covariance, Tensor) or covariance.shape != (num_bands, num_bands):
+        got = tuple(covariance.shape) if isinstance(covariance, Tensor) else type(covariance).__name__
+        raise ValueError(f"`covariance` must be a tensor [{num_bands}, {num_bands}], got {got}.")
     phi, covariance = phi.to("cpu", torch.float64), covariance.to("cpu", torch.float64)
     if not bool(torch.isfinite(covariance).all()):
         nan = torch.tensor(float("nan"), dtype=torch.float64)
