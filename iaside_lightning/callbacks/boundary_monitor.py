@@ -13,6 +13,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
 from iaside_lightning.functional.boundary_search import Norm
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
@@ -114,6 +115,7 @@ class BoundaryMonitor(Callback):
         self.dataloader_idx, self.log_prefix, self.log_images = dataloader_idx, log_prefix, log_images
         self.history: list[dict[str, Any]] = []
         self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
+        self._ran = False  # whether a measurement happened during the current fit
         self._collecting: list[tuple[Tensor, Tensor, Optional[Tensor]]] = []
         self._budget = 0
 
@@ -121,6 +123,15 @@ class BoundaryMonitor(Callback):
     @override
     def state_key(self) -> str:
         return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
+
+    @override
+    def on_fit_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        check_score_consumers(trainer, type(self).__name__, self.log_prefix, self.every_n_epochs)
+        self._ran = False
+
+    @override
+    def on_fit_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        warn_if_never_ran(trainer, type(self).__name__, self._ran, self.every_n_epochs)
 
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -162,6 +173,7 @@ class BoundaryMonitor(Callback):
         if self.probes is None and trainer.world_size == 1:
             rank_zero_warn(f"BoundaryMonitor found no probe image in validation dataloader {self.dataloader_idx}.")
             return
+        self._ran = True
         result = self._measure(pl_module)
         scalars = self._compute()  # collectives: every rank calls them
         for name, value in scalars.items():
