@@ -303,3 +303,13 @@ def test_inputs_made_under_inference_mode_work() -> None:
         assert x.is_inference() and y.is_inference()
         geometry = boundary_geometry(model, x, y, epsilons=[1.0, 16.0], steps=3)
     assert geometry.gradient.abs().sum() > 0 and geometry.integrated_gradients.abs().sum() > 0
+
+
+def test_non_finite_logits_in_attributions_get_a_message_about_attributions_not_spectral_importance():
+    class Exploding(nn.Module):
+        def forward(self, x: Tensor) -> Tensor:
+            return torch.stack([x.flatten(1).sum(1) * float("inf"), x.flatten(1).sum(1)], dim=1)
+
+    with pytest.raises(ValueError, match="NaN or infinite logits") as info:
+        input_gradient(Exploding(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
+    assert "spectral" not in str(info.value)

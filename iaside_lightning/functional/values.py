@@ -27,8 +27,9 @@ def check_logits(logits: object, batch_size: int, what: str = "model output") ->
         raise TypeError(f"The {what} must be floating-point logits, got dtype {logits.dtype}.")
     if not bool(torch.isfinite(logits).all()):
         raise ValueError(
-            f"The {what} contains NaN or infinite logits; spectral importance would be meaningless. Check the model "
-            "(e.g. its numerical stability on band-filtered or blank images) and its input dtype."
+            f"The {what} contains NaN or infinite logits; every score computed from them would be meaningless. "
+            "Check the model (e.g. its numerical stability on the images it was given: band-filtered, blank or "
+            "attacked ones) and its input dtype."
         )
     return logits
 
