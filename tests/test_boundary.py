@@ -81,6 +81,7 @@ def test_pgd_respects_epsilon_and_bounds(norm: str, epsilon: float, steps: int, 
 def test_pgd_per_channel_bounds() -> None:
     model = nn.Sequential(nn.Conv2d(2, 2, 1), nn.Flatten(), nn.Linear(2 * 16, 2)).double()
     x = torch.rand(4, 2, 4, 4, dtype=torch.float64) - 0.5
+    x[:, 1] *= 0.2  # the clean images lie inside the per-channel box (outside it they are refused)
     adv, _ = pgd_attack(model, x, torch.zeros(4, dtype=torch.long), 5.0, norm="linf", steps=3, bounds=((-0.5, -0.1), (0.5, 0.1)))
     assert float(adv[:, 1].abs().max()) <= 0.1 + 1e-12 and float(adv[:, 0].abs().max()) <= 0.5 + 1e-12
 
@@ -313,3 +314,17 @@ def test_non_finite_logits_in_attributions_get_a_message_about_attributions_not_
     with pytest.raises(ValueError, match="NaN or infinite logits") as info:
         input_gradient(Exploding(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
     assert "spectral" not in str(info.value)
+
+
+@pytest.mark.parametrize("search", [True, False])
+def test_images_outside_the_bounds_are_refused_with_their_range(search: bool) -> None:
+    """Normalised images with pixel bounds (0, 1) used to be clipped first: wrong distances or no boundary at all."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    normalised = (torch.rand(4, 1, 4, 4) - 0.13) / 0.31  # about -0.4 to 2.8
+    labels = torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="outside `bounds`") as info:
+        if search:
+            boundary_search(model, normalised, labels, epsilons=[0.5], norm="l2", steps=3, bounds=(0.0, 1.0))
+        else:
+            pgd_attack(model, normalised, labels, epsilon=0.5, norm="l2", steps=3, bounds=(0.0, 1.0))
+    assert "per-channel ranges" in str(info.value) and "normalised" in str(info.value)

@@ -301,8 +301,18 @@ def _bounds(bounds: Optional[Bounds], images: Tensor) -> tuple[Tensor, Tensor]:
     channels = images.shape[1]
     if bounds is None:
         return (torch.full((1, channels, 1, 1), -torch.inf).to(images), torch.full((1, channels, 1, 1), torch.inf).to(images))
-    low, high = (b.expand(channels).reshape(1, channels, 1, 1) for b in _check_bounds(bounds))
-    return low.to(images), high.to(images)
+    low, high = (b.expand(channels).reshape(1, channels, 1, 1).to(images) for b in _check_bounds(bounds))
+    tolerance = 1e-5 * float((high - low).max())
+    outside = (images < low - tolerance) | (images > high + tolerance)
+    if bool(outside.any()):
+        seen = [(round(float(c.min()), 3), round(float(c.max()), 3)) for c in images.transpose(0, 1).flatten(1)]
+        raise ValueError(
+            f"`images` lie outside `bounds`={bounds!r}: per-channel ranges {seen}. "
+            "The attack would first clip the clean images (distances wrong, or no boundary found). Pass the box of "
+            "the space the model's inputs live in, e.g. ((0 - mean) / std, (1 - mean) / std) per channel for "
+            "normalised images, or bounds=None."
+        )
+    return low, high
 
 
 def _check_bounds(bounds: Bounds) -> tuple[Tensor, Tensor]:
