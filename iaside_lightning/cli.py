@@ -1,4 +1,5 @@
-"""``python -m iaside_lightning.cli fit --config configs/quickstart.yaml``: LightningCLI for any model and data.
+"""``iaside-lightning fit --config configs/quickstart.yaml`` (the console script installed with the package, the
+same as ``python -m iaside_lightning.cli fit --config configs/quickstart.yaml``): LightningCLI for any model and data.
 
 Every class (model, data module, callbacks, loggers) is chosen by ``class_path`` in the YAML config, so the
 :class:`~iaside_lightning.SpectralRobustnessMonitor` can be wired into any project's config.

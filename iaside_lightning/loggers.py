@@ -11,8 +11,10 @@ logger                        :func:`log_figure`                                
 
 A ``/`` in a tag or name makes sub-folders; other characters outside ``[A-Za-z0-9._-]`` become ``_``. A logger
 without a ``log_dir`` writes under ``trainer.default_root_dir``; two loggers sharing a directory write once. A
-Trainer without loggers (``logger=False``) gets nothing. W&B steps must increase monotonically, so figures and
-tables go to W&B at ``trainer.global_step`` like Lightning's scalars (the epoch becomes the image caption).
+Trainer without loggers (``logger=False``) gets nothing, and so does Lightning's ``DummyLogger`` (what
+``fast_dev_run`` installs): it means "write nothing", not "a file logger without a ``log_dir``". W&B steps must
+increase monotonically, so figures and tables go to W&B at ``trainer.global_step`` like Lightning's scalars (the
+epoch becomes the image caption).
 
 Both functions act on global rank zero only and never call collectives (``trainer.log_dir`` broadcasts, so it is
 not used). They keep no reference to the figure and do not close it: the caller closes or drops it.
@@ -28,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Union
 
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 if TYPE_CHECKING:
@@ -71,6 +74,8 @@ def log_figure(trainer: "pl.Trainer", tag: str, figure: "Figure", step: int) -> 
         return
     file_loggers = []
     for logger in trainer.loggers:
+        if isinstance(logger, DummyLogger):
+            continue
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_figure(tag, figure, global_step=epoch, close=False)
         elif isinstance(logger, WandbLogger):
@@ -122,6 +127,8 @@ def log_history(trainer: "pl.Trainer", name: str, rows: Sequence[Mapping[str, Ce
     text = buffer.getvalue()
     file_loggers = []
     for logger in trainer.loggers:
+        if isinstance(logger, DummyLogger):
+            continue
         if isinstance(logger, WandbLogger):
             logger.log_table(key=name, columns=columns, data=table, step=trainer.global_step)
         elif isinstance(logger, MLFlowLogger):

@@ -35,6 +35,10 @@ _DPI = 100
 _ZERO_LINE = "iaside-zero-line"
 #: Room for rotated band labels below the axes and a title above.
 _BAND_AXIS_MARGINS = {"left": 0.13, "right": 0.97, "bottom": 0.24, "top": 0.92}
+#: Heat map: room for band labels on the left and, on the right, for the colour bar, its ticks and its label.
+_HEATMAP_MARGINS = {"left": 0.2, "right": 0.8, "bottom": 0.12, "top": 0.92}
+#: The heat map's colour bar in a new figure: ``[left, bottom, width, height]`` in figure fractions.
+_HEATMAP_COLORBAR = (0.83, _HEATMAP_MARGINS["bottom"], 0.025, _HEATMAP_MARGINS["top"] - _HEATMAP_MARGINS["bottom"])
 
 
 def plot_frequency_response(
@@ -127,7 +131,8 @@ def plot_band_epoch_heatmap(
         raise ValueError(f"`phi_history` must have shape [epochs, bands], got shape {history.shape}.")
     steps = _vector(epochs, "epochs", history.shape[0])
     edges = _edges(band_edges, history.shape[1])
-    fig, ax = _figure_and_axes(ax, {"left": 0.2, "right": 0.99, "bottom": 0.12, "top": 0.92})
+    new_figure = ax is None
+    fig, ax = _figure_and_axes(ax, _HEATMAP_MARGINS)
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     finite = np.abs(history[np.isfinite(history)])
@@ -142,7 +147,11 @@ def plot_band_epoch_heatmap(
     ax.set_yticks(np.arange(history.shape[1]), _band_labels(edges), fontsize=8)
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Band (cycles/pixel)")
-    ax.figure.colorbar(image, ax=ax, label=f"Shapley value $\\phi$ ({unit})")
+    label = f"Shapley value $\\phi$ ({unit})"
+    if new_figure:  # fixed colour-bar axes inside the figure, so the label survives saving without a tight box
+        ax.figure.colorbar(image, cax=ax.figure.add_axes(_HEATMAP_COLORBAR), label=label)
+    else:
+        ax.figure.colorbar(image, ax=ax, label=label)
     if title is not None:
         ax.set_title(title)
     return fig, ax

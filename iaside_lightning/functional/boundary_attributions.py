@@ -69,7 +69,11 @@ def integrated_gradients(
         True
     """
     from captum.attr import IntegratedGradients
-    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    try:  # a private Captum module (present up to 0.9 at least): the fallback reproduces its step sizes
+        from captum.attr._utils.approximation_methods import approximation_parameters
+    except ImportError:
+        approximation_parameters = _approximation_parameters
 
     check_images_and_labels(images, labels)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
@@ -179,3 +183,24 @@ def boundary_saliency(
     if not isinstance(images, Tensor) or images.shape != boundary_points.shape:
         raise ValueError("`times_input=True` needs `images`, a tensor of the boundary points' shape.")
     return saliency * images.to(saliency)
+
+
+def _approximation_parameters(method: str) -> tuple[Callable[[int], list[float]], None]:
+    """Captum's step sizes for ``method`` (``captum.attr._utils.approximation_methods``), for a Captum without that
+    private module: Riemann weights ``1 / n`` (halved at both ends for the trapezoid rule), Gauss-Legendre weights on
+    ``[0, 1]``. Only the step sizes are used here, so the point builder is ``None``."""
+    import numpy as np
+
+    if method == "gausslegendre":
+        return (lambda n: list(0.5 * np.polynomial.legendre.leggauss(n)[1])), None
+    if method not in ("riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"):
+        raise ValueError(f"`method` must be one of {IntegrationMethod.__args__}, got {method!r}.")
+
+    def step_sizes(n: int) -> list[float]:
+        deltas = [1 / n] * n
+        if method == "riemann_trapezoid":
+            deltas[0] /= 2
+            deltas[-1] /= 2
+        return deltas
+
+    return step_sizes, None
