@@ -13,6 +13,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
 from iaside_lightning.functional.boundary_search import Norm
@@ -112,7 +113,8 @@ class BoundaryMonitor(Callback):
         self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
         self.unpack = BatchUnpacker(None, batch_keys)
         self.batch_transform, self.mask_key = batch_transform, mask_key
-        self.dataloader_idx, self.log_prefix, self.log_images = dataloader_idx, log_prefix, log_images
+        self.dataloader_idx, self.log_images = dataloader_idx, log_images
+        self.log_prefix = check_log_prefix(log_prefix)
         self.history: list[dict[str, Any]] = []
         self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
         self._ran = False  # whether a measurement happened during the current fit

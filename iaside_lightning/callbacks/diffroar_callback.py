@@ -11,6 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.evaluation.diffroar_evaluation import (
     DEFAULT_LEVELS,
     AttributionMethod,
@@ -71,7 +72,9 @@ class DiffROARCallback(Callback):
         batch_keys: ``(image_key, label_key)`` for dict batches.
         batch_transform: callable mapping a batch to ``(images, labels)``; overrides ``batch_keys``.
         output_transform: maps the model output to logits.
-        name: name of the table and figure tag; the proxy's keys start with ``<name>_proxy/``.
+        name: name of the table and figure tag; the proxy's keys start with ``<name>_proxy/``. Two callbacks in one
+            Trainer need different names (the name keys their state in checkpoints).
+        dataloader_idx: the validation dataloader the proxy reads and, without ``test``, the test images come from.
 
     Raises:
         ValueError: if there is nothing to do (no ``model_factory`` and no proxy) or an option is invalid.
@@ -107,6 +110,7 @@ class DiffROARCallback(Callback):
         batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
         name: str = "diffroar",
+        dataloader_idx: int = 0,
     ) -> None:
         if model_factory is None and proxy_every_n_epochs is None:
             raise ValueError(
@@ -125,6 +129,10 @@ class DiffROARCallback(Callback):
             raise ValueError(f"`proxy_max_samples` must be a positive integer, got {proxy_max_samples!r}.")
         if not isinstance(name, str) or not name:
             raise ValueError(f"`name` must be a non-empty string (table name and figure tag), got {name!r}.")
+        check_log_prefix(name, "name")
+        if isinstance(dataloader_idx, bool) or not isinstance(dataloader_idx, int) or dataloader_idx < 0:
+            raise ValueError(f"`dataloader_idx` must be a non-negative integer, got {dataloader_idx!r}.")
+        self.dataloader_idx = dataloader_idx
         self.model_factory = model_factory
         self.attribution = attribution
         self.diffroar_kwargs = {
@@ -161,7 +169,7 @@ class DiffROARCallback(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if not self._proxy_active or dataloader_idx != 0 or self._proxy_count >= self.proxy_max_samples:
+        if not self._proxy_active or dataloader_idx != self.dataloader_idx or self._proxy_count >= self.proxy_max_samples:
             return
         images, labels = self.unpack(batch)
         take = self.proxy_max_samples - self._proxy_count
@@ -203,7 +211,9 @@ class DiffROARCallback(Callback):
         if self.model_factory is None or not trainer.is_global_zero:
             return
         train = self.train or self._gather(trainer.train_dataloader, self.max_train_samples, "training")
-        test = self.test or self._gather(_first(trainer.val_dataloaders), self.max_test_samples, "validation")
+        test = self.test or self._gather(
+            _nth(trainer.val_dataloaders, self.dataloader_idx), self.max_test_samples, "validation"
+        )
         kwargs = self.diffroar_kwargs
         attributions = [
             compute_attributions(
@@ -222,6 +232,11 @@ class DiffROARCallback(Callback):
     @override
     def state_dict(self) -> dict[str, Any]:
         return {"proxy_history": [dict(row) for row in self.proxy_history]}
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(name=self.name, dataloader_idx=self.dataloader_idx)
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -246,6 +261,12 @@ class DiffROARCallback(Callback):
         return torch.cat(images), torch.cat(labels)
 
 
-def _first(loaders: Any) -> Any:
-    """The first of several validation dataloaders, or the only one."""
-    return loaders[0] if isinstance(loaders, (list, tuple)) and loaders else loaders
+def _nth(loaders: Any, index: int) -> Any:
+    """Validation dataloader ``index`` of several, or the only one (index 0)."""
+    if isinstance(loaders, (list, tuple)):
+        if index >= len(loaders):
+            raise ValueError(f"`dataloader_idx`={index}, but the Trainer has {len(loaders)} validation dataloaders.")
+        return loaders[index]
+    if index != 0 and loaders is not None:
+        raise ValueError(f"`dataloader_idx`={index}, but the Trainer has a single validation dataloader.")
+    return loaders

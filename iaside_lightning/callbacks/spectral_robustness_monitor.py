@@ -12,6 +12,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.coalitions import Fill
@@ -143,7 +144,7 @@ class SpectralRobustnessMonitor(Callback):
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
         self.dataloader_idx = dataloader_idx
-        self.log_prefix = log_prefix
+        self.log_prefix = check_log_prefix(log_prefix)
         self.log_figures = log_figures
         self.history: list[dict[str, Any]] = []
         self._active = False
