@@ -1,11 +1,12 @@
 """The one-call entry point: coalition values of a model on a batch, and spectral Shapley values from them."""
 
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any, Literal, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from iaside_lightning.functional.bands import BandEdges, BandShape, band_images, band_layout, band_masks
 from iaside_lightning.functional.coalitions import FILLS, Fill, coalition_chunks, coalition_matrix, fill_images
@@ -62,7 +63,10 @@ def coalition_values(
         torch.Size([4, 8])
     """
     _check_inputs(images, labels, fill, value)
+    labels = labels.to(torch.int64)  # any integer dtype; ``gather`` needs int64
+    check_chunk_size_and_seed(chunk_size, seed)
     _check_donors(donors, images, fill)
+    _warn_batch_statistics(model)
     masks = band_masks(images.shape[-2], images.shape[-1], num_bands, band_shape, band_edges).to(images.device)
     if coalitions is None:
         _check_enumerable(num_bands, max_coalitions)
@@ -88,14 +92,17 @@ def coalition_values(
         fills = fill_images(bands, masks, fill, seed, donor_bands)
         pending = coalitions[todo]
         size = chunk_size if chunk_size is not None else _auto_chunk_size(bands, pending.shape[0])
-        if size < 1:
-            raise ValueError(f"`chunk_size` must be a positive number of coalitions per forward pass, got {size}.")
         columns = todo.nonzero().squeeze(1)
         layout = torch.channels_last if _is_channels_last(images) else torch.contiguous_format
         for rows, chunk in coalition_chunks(bands, fills, pending, size, norm, dtype=images.dtype):
             with _autocast(autocast, images.device):
                 output = model(chunk.contiguous(memory_format=layout))
             result = check_logits(transform(output), chunk.shape[0], "model output on coalition images")
+            if logits is not None and logits.shape[1] != result.shape[1]:
+                raise ValueError(
+                    f"`logits` has {logits.shape[1]} classes but the model outputs {result.shape[1]} classes on the "
+                    "coalition images: pass the logits of this model on `images` (or `logits=None`)."
+                )
             _check_label_range(labels, result.shape[1])
             values = sample_values(result, labels.repeat(rows.stop - rows.start), value)
             out[:, columns[rows]] = values.reshape(-1, batch).T
@@ -153,7 +160,9 @@ def spectral_shapley(
         output_transform: maps the model output to logits, e.g. ``lambda out: out["logits"]``.
         chunk_size: coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in
             256 images and 32 MiB of coalition images (larger chunks only add page faults on a CPU; see
-            docs/benchmarks.md). Results do not depend on it.
+            docs/benchmarks.md). Results do not depend on it unless the model normalises over the batch in eval
+            mode (e.g. BatchNorm with ``track_running_stats=False``, which warns): its outputs, hence the results,
+            then depend on ``chunk_size`` and on which images share a forward pass.
         max_coalitions: budget of coalitions evaluated per image: ``estimator="exact"`` refuses ``2^M`` above it,
             ``"auto"`` samples above it, the samplers spend at most this many.
         beta: decay of the band weights of the spectral robustness score.
@@ -174,7 +183,11 @@ def spectral_shapley(
 
     Raises:
         TypeError: if images, labels or the model output have the wrong type.
-        ValueError: if a shape, an option or a value is invalid; the message says what to pass instead.
+        ValueError: if a shape, an option or a value is invalid (e.g. ``logits`` with another class count than the
+            model's output); the message says what to pass instead.
+
+    Warns:
+        UserWarning: if the model holds BatchNorm modules without running statistics (see ``chunk_size``).
 
     Example:
         >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
@@ -235,6 +248,7 @@ def spectral_shapley_statistics(
         (torch.Size([12]), torch.Size([2]), torch.Size([12, 12]))
     """
     chosen = resolve_estimator(estimator, num_bands, max_coalitions)
+    check_chunk_size_and_seed(options.get("chunk_size"), seed)
     options.update(num_bands=num_bands, seed=seed)
     if chosen == "exact":
         return shapley_statistics(coalition_values(model, images, labels, max_coalitions=max_coalitions, **options))
@@ -264,6 +278,48 @@ def _check_inputs(images: Tensor, labels: Tensor, fill: str, value: str) -> None
         raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
     if not bool(torch.isfinite(images).all()):
         raise ValueError("`images` contains NaN or infinite values.")
+
+
+def check_chunk_size_and_seed(chunk_size: Optional[int], seed: int) -> None:
+    """Raise a clear error unless ``chunk_size`` is ``None`` or a positive integer and ``seed`` is an integer.
+
+    Example:
+        >>> check_chunk_size_and_seed(1.5, 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `chunk_size` must be None (automatic) or a positive integer number of coalitions per forward pass, got 1.5.
+    """
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(
+            "`chunk_size` must be None (automatic) or a positive integer number of coalitions per forward pass, "
+            f"got {chunk_size!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"`seed` must be an integer (e.g. 0), got {seed!r}.")
+
+
+def _warn_batch_statistics(model: Callable[[Tensor], Any]) -> None:
+    """Warn if the model normalises with batch statistics in eval mode: results then depend on the batching."""
+    if not isinstance(model, nn.Module):
+        return
+    # _BatchNorm is the base of BatchNorm1d/2d/3d, SyncBatchNorm and the lazy variants; without running statistics
+    # they normalise with the statistics of the batch even in eval mode.
+    names = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None and m.running_var is None
+        }
+    )
+    if names:
+        warnings.warn(
+            f"The model holds {', '.join(names)} modules with track_running_stats=False: they normalise with the "
+            "statistics of each forward pass even in eval mode, so the coalition values (and Shapley values) depend "
+            "on `chunk_size` and on which images share a batch. Use modules with running statistics "
+            "(track_running_stats=True) for results independent of the batching.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_donors(donors: Optional[Tensor], images: Tensor, fill: str) -> None:
@@ -315,13 +371,11 @@ def parse_normalization(
         >>> mean.tolist(), std.tolist()
         ([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
     """
-    if normalization is None:
+    pair = check_normalization(normalization)
+    if pair is None:
         return None
-    try:
-        work = torch.float64 if images.dtype == torch.float64 else torch.float32
-        mean, std = (torch.as_tensor(v, dtype=work, device=images.device).reshape(-1) for v in normalization)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"`normalization` must be a pair (mean, std) of per-channel sequences, got {normalization!r}.") from err
+    work = torch.float64 if images.dtype == torch.float64 else torch.float32
+    mean, std = (v.to(device=images.device, dtype=work) for v in pair)
     channels = images.shape[1]
     if mean.numel() == 1:
         mean = mean.expand(channels)
@@ -330,6 +384,41 @@ def parse_normalization(
     if mean.numel() != channels or std.numel() != channels or not bool((std > 0).all()):
         raise ValueError(
             f"`normalization` needs {channels} means and {channels} positive stds (one per channel), got "
+            f"{normalization!r}."
+        )
+    return mean, std
+
+
+def check_normalization(
+    normalization: Optional[tuple[Sequence[float], Sequence[float]]],
+) -> Optional[tuple[Tensor, Tensor]]:
+    """What can be checked without images: float64 ``(mean, std)`` as given, or ``None``.
+
+    Raises:
+        ValueError: unless ``normalization`` is ``None`` or a pair of non-empty sequences of finite numbers, the stds
+            positive, of equal lengths (or one of them of length 1, broadcast to every channel).
+
+    Example:
+        >>> check_normalization(([0.5, 0.4, 0.3], [0.0, 0.2, 0.2]))
+        Traceback (most recent call last):
+        ...
+        ValueError: `normalization` needs finite means and positive, finite stds (images are divided by them), got ([0.5, 0.4, 0.3], [0.0, 0.2, 0.2]).
+    """
+    if normalization is None:
+        return None
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in normalization)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"`normalization` must be a pair (mean, std) of per-channel sequences, got {normalization!r}.") from err
+    lengths = {mean.numel(), std.numel()} - {1}
+    if mean.numel() == 0 or std.numel() == 0 or len(lengths) > 1:
+        raise ValueError(
+            "`normalization` must hold as many means as stds (one per channel, or a single value for all), got "
+            f"{mean.numel()} means and {std.numel()} stds: {normalization!r}."
+        )
+    if not bool(torch.isfinite(mean).all() & torch.isfinite(std).all()) or not bool((std > 0).all()):
+        raise ValueError(
+            f"`normalization` needs finite means and positive, finite stds (images are divided by them), got "
             f"{normalization!r}."
         )
     return mean, std

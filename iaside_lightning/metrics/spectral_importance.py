@@ -2,7 +2,7 @@
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor
@@ -11,8 +11,14 @@ from torchmetrics import Metric
 from iaside_lightning.functional.bands import BandEdges, BandShape, band_layout
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
-from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
-from iaside_lightning.functional.estimators import Estimator, resolve_estimator
+from iaside_lightning.functional.engine import (
+    AUTOCAST_DTYPES,
+    Autocast,
+    check_chunk_size_and_seed,
+    check_normalization,
+    spectral_shapley_statistics,
+)
+from iaside_lightning.functional.estimators import Estimator, minimum_budget, resolve_estimator
 from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
 from iaside_lightning.functional.values import VALUES, Value
@@ -47,7 +53,8 @@ class SpectralImportance(Metric):
         normalization: per-channel ``(mean, std)`` of the inputs, so bands are cut in pixel space.
         output_transform: maps the model output to ``[N, K]`` logits.
         beta: decay of the band weights of the spectral robustness score.
-        chunk_size: coalitions per forward pass (default: automatic).
+        chunk_size: coalitions per forward pass (default: automatic). Results do not depend on it unless the model
+            normalises over the batch in eval mode (e.g. BatchNorm with ``track_running_stats=False``, which warns).
         max_coalitions: coalitions evaluated per image at most: ``"exact"`` refuses ``2^M`` above it, ``"auto"``
             samples above it.
         estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``,
@@ -56,6 +63,14 @@ class SpectralImportance(Metric):
             ``seed + i + 1_000_003 * r``, so that sampling errors of batches are independent.
         autocast: run the forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"`` (GPU).
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``).
+
+    Raises:
+        ValueError: at construction, if an option is invalid: a malformed ``normalization`` (non-positive std,
+            lengths that differ), a non-integer ``chunk_size`` or ``seed``, or a ``max_coalitions`` budget below the
+            minimum of the estimator that runs.
+
+    Metrics merge (:meth:`merge_state`) and load states (``load_state_dict``) only from metrics with the same
+    settings; anything else raises an error naming the setting.
 
     Example:
         >>> import torch
@@ -114,10 +129,18 @@ class SpectralImportance(Metric):
                 f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
                 f"above max_coalitions={max_coalitions}. Raise `max_coalitions`, or use estimator='auto'/'kernel'."
             )
+        minimum = minimum_budget(self.estimator, num_bands)
+        if max_coalitions < minimum:
+            chosen = f"estimator={self.estimator!r}" + (" (from estimator='auto')" if estimator == "auto" else "")
+            raise ValueError(
+                f"{chosen} with num_bands={num_bands} needs "
+                f"`max_coalitions` >= {minimum} coalitions per image, got {max_coalitions}. Raise `max_coalitions` or "
+                "use fewer bands."
+            )
         if autocast is not None and autocast not in AUTOCAST_DTYPES:
             raise ValueError(f"`autocast` must be None or one of {AUTOCAST_DTYPES}, got {autocast!r}.")
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"`chunk_size` must be a positive number of coalitions or None, got {chunk_size!r}.")
+        check_chunk_size_and_seed(chunk_size, seed)
+        check_normalization(normalization)
         self.num_bands = num_bands
         self.band_shape = band_shape
         self.band_edges = band_edges
@@ -249,6 +272,84 @@ class SpectralImportance(Metric):
         height, width = (int(s) for s in self.image_size)
         layout = band_layout(height, width, self.num_bands, self.band_shape, self.band_edges)
         return compute_result(stats, layout, self.beta)
+
+    def _settings(self) -> dict[str, Any]:
+        """The settings that shape the states and their meaning; metrics merge only if these agree."""
+        kwargs = self.engine_kwargs
+        normalization = check_normalization(kwargs["normalization"])
+        edges = self.band_edges
+        return {
+            "num_bands": self.num_bands,
+            "fill": self.fill,
+            "value": kwargs["value"],
+            "band_shape": self.band_shape,
+            "band_edges": edges if isinstance(edges, str) else torch.as_tensor(edges, dtype=torch.float64).tolist(),
+            "estimator": self.estimator,
+            "normalization": None if normalization is None else [v.tolist() for v in normalization],
+        }
+
+    def merge_state(self, incoming_state: Union[dict[str, Any], Metric]) -> None:
+        """Add the states of another ``SpectralImportance`` (or a dict of states) to this one's.
+
+        Raises:
+            ValueError: if the other metric has other settings (``num_bands``, ``fill``, ``value``, ``band_shape``,
+                ``band_edges``, ``estimator``, ``normalization``), if a state of the dict has another shape than
+                this metric's, or if the states were accumulated on images of another size.
+        """
+        if isinstance(incoming_state, SpectralImportance):
+            ours, theirs = self._settings(), incoming_state._settings()
+            for name, setting in ours.items():
+                if theirs[name] != setting:
+                    raise ValueError(
+                        f"Cannot merge a SpectralImportance with {name}={theirs[name]!r} into one with "
+                        f"{name}={setting!r}: their states do not add up. Merge only metrics with the same settings."
+                    )
+            states: dict[str, Any] = incoming_state.metric_state
+        elif isinstance(incoming_state, dict):
+            states = incoming_state
+        else:  # torchmetrics' own error for other metrics and types
+            super().merge_state(incoming_state)
+            return
+        self._check_state_shapes(states, "merge")
+        seen = tuple(int(s) for s in self.image_size)
+        other = tuple(int(s) for s in states.get("image_size", self.image_size))
+        if (0, 0) not in (seen, other) and seen != other:
+            raise ValueError(
+                f"Cannot merge states accumulated on {other[0]}x{other[1]} images into ones of {seen[0]}x{seen[1]} "
+                "images: the bands depend on the image size. Use one metric per size."
+            )
+        super().merge_state(states)
+
+    def _check_state_shapes(self, states: dict[str, Any], action: str) -> None:
+        """Raise a clear error if a state of ``states`` has another shape than this metric's (other ``num_bands``)."""
+        for name in self._defaults:
+            if name not in states:
+                continue
+            expected, got = tuple(getattr(self, name).shape), tuple(torch.as_tensor(states[name]).shape)
+            if got != expected:
+                raise ValueError(
+                    f"Cannot {action} state `{name}` of shape {got} into a SpectralImportance with "
+                    f"num_bands={self.num_bands} and estimator={self.estimator!r}, whose `{name}` has shape "
+                    f"{expected}: the state comes from a metric with another `num_bands` (or estimator). Use the same settings."
+                )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Check the shapes of saved states (``persistent(True)``) before torchmetrics loads them."""
+        self._check_state_shapes(
+            {name: state_dict[prefix + name] for name in self._defaults if prefix + name in state_dict}, "load"
+        )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def plot(self, val: Optional[SpectralShapleyResult] = None, ax: Optional[Any] = None) -> tuple[Any, Any]:
         """Plot the frequency response (phi per band with 95% error bars) like torchmetrics' ``plot``.

@@ -3,7 +3,13 @@
 See docs/estimators.md for their accuracy, their standard errors and how batches combine.
 """
 
-from iaside_lightning.functional.estimators.dispatch import ESTIMATORS, Estimator, estimate_shapley, resolve_estimator
+from iaside_lightning.functional.estimators.dispatch import (
+    ESTIMATORS,
+    Estimator,
+    estimate_shapley,
+    minimum_budget,
+    resolve_estimator,
+)
 from iaside_lightning.functional.estimators.estimate import (
     ShapleyEstimate,
     ValueOracle,
@@ -22,6 +28,7 @@ __all__ = [
     "estimate_statistics",
     "evaluate_coalitions",
     "kernel_shapley",
+    "minimum_budget",
     "permutation_pairs",
     "permutation_shapley",
     "resolve_estimator",

@@ -4,11 +4,11 @@ from typing import Literal
 
 from iaside_lightning.functional.coalitions import coalition_matrix
 from iaside_lightning.functional.estimators.estimate import ShapleyEstimate, ValueOracle
-from iaside_lightning.functional.estimators.kernel import kernel_shapley
-from iaside_lightning.functional.estimators.permutation import permutation_shapley
+from iaside_lightning.functional.estimators.kernel import kernel_minimum_budget, kernel_shapley
+from iaside_lightning.functional.estimators.permutation import permutation_minimum_budget, permutation_shapley
 from iaside_lightning.functional.shapley import per_sample_shapley
 
-__all__ = ["ESTIMATORS", "Estimator", "estimate_shapley", "resolve_estimator"]
+__all__ = ["ESTIMATORS", "Estimator", "estimate_shapley", "minimum_budget", "resolve_estimator"]
 
 Estimator = Literal["exact", "permutation", "kernel", "auto"]
 ESTIMATORS = ("exact", "permutation", "kernel", "auto")
@@ -43,6 +43,21 @@ def resolve_estimator(estimator: Estimator, num_bands: int, max_evaluations: int
     if estimator == "auto":
         return "exact" if 2**num_bands <= max_evaluations else "kernel"
     return estimator
+
+
+def minimum_budget(estimator: str, num_bands: int) -> int:
+    """Fewest coalitions per image (``max_coalitions``) that a resolved estimator (see :func:`resolve_estimator`)
+    accepts: the samplers' own minima, ``2^M`` for ``"exact"``.
+
+    Example:
+        >>> minimum_budget("kernel", 25), minimum_budget("permutation", 25), minimum_budget("exact", 4)
+        (68, 386, 16)
+    """
+    if estimator == "kernel":
+        return kernel_minimum_budget(num_bands)
+    if estimator == "permutation":
+        return permutation_minimum_budget(num_bands)
+    return 2**num_bands
 
 
 def estimate_shapley(

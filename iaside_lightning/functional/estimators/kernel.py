@@ -24,10 +24,21 @@ from iaside_lightning.functional.estimators.estimate import (
     evaluate_coalitions,
 )
 
-__all__ = ["kernel_shapley"]
+__all__ = ["kernel_minimum_budget", "kernel_shapley"]
 
 #: Stop drawing coalition pairs after this many pairs per evaluation left (reached only if nearly all are drawn).
 _MAX_DRAWS_PER_EVALUATION = 32
+
+
+def kernel_minimum_budget(num_bands: int) -> int:
+    """Fewest evaluations KernelSHAP accepts: the single-band coalitions, their complements, the empty and full
+    coalitions and ``MIN_REPLICATES`` sampled pairs, or all ``2^M`` coalitions if fewer.
+
+    Example:
+        >>> kernel_minimum_budget(25), kernel_minimum_budget(4)
+        (68, 16)
+    """
+    return min(2 + 2 * num_bands + 2 * MIN_REPLICATES, 2**num_bands)
 
 
 def kernel_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: int, seed: int = 0) -> ShapleyEstimate:
@@ -53,7 +64,7 @@ def kernel_shapley(oracle: ValueOracle, num_bands: int, max_evaluations: int, se
         >>> kernel_shapley(oracle, 6, max_evaluations=40).phi
         tensor([[1.5000, 2.5000, 3.0000, 4.0000, 5.0000, 6.0000]], dtype=torch.float64)
     """
-    minimum = min(2 + 2 * num_bands + 2 * MIN_REPLICATES, 2**num_bands)
+    minimum = kernel_minimum_budget(num_bands)
     if max_evaluations < minimum:
         raise ValueError(
             f"estimator='kernel' with num_bands={num_bands} needs max_evaluations >= {minimum} (the single-band "

@@ -17,7 +17,18 @@ from iaside_lightning.functional.estimators.estimate import (
     evaluate_coalitions,
 )
 
-__all__ = ["permutation_pairs", "permutation_shapley"]
+__all__ = ["permutation_minimum_budget", "permutation_pairs", "permutation_shapley"]
+
+
+def permutation_minimum_budget(num_bands: int) -> int:
+    """Fewest evaluations antithetic permutation sampling accepts: ``MIN_REPLICATES`` pairs of ``M - 1`` coalitions
+    each, plus the empty and full coalitions.
+
+    Example:
+        >>> permutation_minimum_budget(25)
+        386
+    """
+    return 2 + 2 * MIN_REPLICATES * (num_bands - 1)
 
 
 def permutation_pairs(num_bands: int, max_evaluations: int) -> int:
@@ -35,7 +46,7 @@ def permutation_pairs(num_bands: int, max_evaluations: int) -> int:
     """
     pairs = (max_evaluations - 2) // (2 * (num_bands - 1))
     if pairs < MIN_REPLICATES:
-        minimum = 2 + 2 * MIN_REPLICATES * (num_bands - 1)
+        minimum = permutation_minimum_budget(num_bands)
         raise ValueError(
             f"estimator='permutation' with num_bands={num_bands} needs max_evaluations >= {minimum} "
             f"({MIN_REPLICATES} antithetic permutation pairs), got {max_evaluations}. Raise the budget or use "
