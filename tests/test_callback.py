@@ -74,6 +74,8 @@ def test_logged_scalars_history_and_sanity_check(tmp_path: Path) -> None:
         assert float(logged[f"spectral/{score}"]) == pytest.approx(last[score]), score
     assert all(last[f"{score}_stderr"] > 0 for score in ("srs", "srs_signed", "balance"))
     assert sum(last["phi"]) == pytest.approx(last["v_full"] - last["v_empty"], abs=1e-9)
+    # Figure tags never equal a scalar key (W&B keeps one type per key).
+    assert not {f"spectral/{tag}" for tag in monitor.figures()} & set(logged)
 
 
 def test_every_n_epochs(tmp_path: Path) -> None:

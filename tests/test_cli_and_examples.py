@@ -37,7 +37,7 @@ def test_quickstart_config_runs_with_lightning_cli(tmp_path: Path) -> None:
     assert len(events.Scalars("spectral/srs")) == 2  # one per epoch
     assert {f"spectral/phi/band_{k}" for k in range(8)} <= set(events.Tags()["scalars"])
     images = set(events.Tags()["images"])
-    assert {"spectral/frequency_response", "spectral/band_epoch_heatmap", "spectral/srs"} <= images
+    assert {"spectral/frequency_response", "spectral/band_epoch_heatmap", "spectral/scores"} <= images
     assert len(events.Images("spectral/band_epoch_heatmap")) == 2
 
 
@@ -49,7 +49,7 @@ def test_quickstart_example_quick_mode(tmp_path: Path) -> None:
     )
     assert "Shapley values per band" in out and "tensorboard --logdir" in out
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
-        "quickstart_band_epoch_heatmap.png", "quickstart_frequency_response.png", "quickstart_srs.png"
+        "quickstart_band_epoch_heatmap.png", "quickstart_frequency_response.png", "quickstart_scores.png"
     ]
     assert _events(tmp_path / "tb").Scalars("spectral/srs")
 

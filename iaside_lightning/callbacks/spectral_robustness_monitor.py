@@ -258,8 +258,9 @@ class SpectralRobustnessMonitor(Callback):
 
     def figures(self) -> dict[str, tuple[Any, Any]]:
         """Figures of the history so far, as ``{tag: (fig, ax)}``: ``"frequency_response"`` (latest epoch, 95%
-        error bars), ``"band_epoch_heatmap"`` (phi per band and epoch) and ``"srs"`` (SRS, signed SRS and the
-        spectral balance per epoch, with 95% bands).
+        error bars), ``"band_epoch_heatmap"`` (phi per band and epoch) and ``"scores"`` (SRS, signed SRS and the
+        spectral balance per epoch, with 95% bands). Figure tags never equal a scalar's key (W&B keeps one type per
+        key).
 
         Raises:
             RuntimeError: if nothing has been recorded yet.
@@ -277,5 +278,5 @@ class SpectralRobustnessMonitor(Callback):
                 torch.tensor(last["phi"]), torch.tensor(last["stderr"]), edges, title=f"Frequency response, epoch {epochs[-1]}"
             ),
             "band_epoch_heatmap": plot_band_epoch_heatmap(torch.tensor([r["phi"] for r in self.history]), epochs, edges),
-            "srs": plot_srs_curve(epochs, *columns[:2], **dict(zip(_CURVE_KEYWORDS, columns[2:]))),
+            "scores": plot_srs_curve(epochs, *columns[:2], **dict(zip(_CURVE_KEYWORDS, columns[2:]))),
         }
