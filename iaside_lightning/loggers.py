@@ -4,7 +4,7 @@
 logger                        :func:`log_figure`                                      :func:`log_history`
 ============================  ======================================================  ===============================
 ``TensorBoardLogger``         ``add_figure(tag, step)``                               ``<log_dir>/<name>.csv``
-``WandbLogger``               ``log_image(tag)`` at ``trainer.global_step``           ``log_table(name)``
+``WandbLogger``               ``log_image(tag)`` at Lightning's logging step          ``log_table(name)``
 ``MLFlowLogger``              artifact ``figures/<tag>/epoch_<step>.png``             artifact ``<name>.csv``
 ``CSVLogger`` and the rest    ``<log_dir>/figures/<tag>/epoch_<step>.png``            ``<log_dir>/<name>.csv``
 ============================  ======================================================  ===============================
@@ -13,7 +13,7 @@ A ``/`` in a tag or name makes sub-folders; other characters outside ``[A-Za-z0-
 without a ``log_dir`` writes under ``trainer.default_root_dir``; two loggers sharing a directory write once. A
 Trainer without loggers (``logger=False``) gets nothing, and so does Lightning's ``DummyLogger`` (what
 ``fast_dev_run`` installs): it means "write nothing", not "a file logger without a ``log_dir``". W&B steps must
-increase monotonically, so figures and tables go to W&B at ``trainer.global_step`` like Lightning's scalars (the
+increase monotonically, so figures and tables go to W&B at the step Lightning logs that epoch's scalars at (the
 epoch becomes the image caption).
 
 Both functions act on global rank zero only and never call collectives (``trainer.log_dir`` broadcasts, so it is
@@ -38,19 +38,36 @@ if TYPE_CHECKING:
     import PIL.Image
     from matplotlib.figure import Figure
 
-__all__ = ["log_figure", "log_history"]
+__all__ = ["log_figure", "log_history", "logging_step"]
 
 Cell = Union[int, float]
+
+
+def logging_step(trainer: "pl.Trainer") -> int:
+    """The step Lightning logs the current scalars at: during validation inside a training epoch that is one less
+    than ``trainer.global_step`` (the optimizer steps taken before the validation), so figures and tables use it to
+    share one step axis with the epoch's scalars.
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> logging_step(Trainer(logger=False, enable_progress_bar=False))
+        0
+    """
+    # Lightning's logger connector logs at the epoch loop's count of batches that stepped (not public API; fall back
+    # to the global step where it is missing).
+    return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
 
 
 def log_figure(trainer: "pl.Trainer", tag: str, figure: "Figure", step: int) -> None:
     """Send a figure to every logger of ``trainer`` (see the module table); PNG files for file-based loggers.
 
     Args:
-        trainer: the running trainer; only ``loggers``, ``default_root_dir`` and ``global_step`` are read.
+        trainer: the running trainer; only ``loggers``, ``default_root_dir`` and its step are read.
         tag: figure name, for example ``"iaside/frequency_response"``.
         figure: a matplotlib figure; it is neither closed nor kept.
-        step: the epoch the figure describes: TensorBoard's step, part of file names, the W&B caption.
+        step: the epoch the figure describes: part of file names and the W&B caption. The step axis in
+            TensorBoard and W&B is :func:`logging_step`, so a figure sits at the step of the scalars logged in the
+            same epoch.
 
     Raises:
         ValueError: if ``tag`` has an empty or ``..`` part, or ``step`` is negative.
@@ -77,9 +94,9 @@ def log_figure(trainer: "pl.Trainer", tag: str, figure: "Figure", step: int) -> 
         if isinstance(logger, DummyLogger):
             continue
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure(tag, figure, global_step=epoch, close=False)
+            logger.experiment.add_figure(tag, figure, global_step=logging_step(trainer), close=False)
         elif isinstance(logger, WandbLogger):
-            logger.log_image(key=tag, images=[_png(figure)], step=trainer.global_step, caption=[f"epoch {epoch}"])
+            logger.log_image(key=tag, images=[_png(figure)], step=logging_step(trainer), caption=[f"epoch {epoch}"])
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_figure(logger.run_id, figure, str(path))
         else:
@@ -95,7 +112,7 @@ def log_history(trainer: "pl.Trainer", name: str, rows: Sequence[Mapping[str, Ce
     first-seen order; a missing entry is an empty CSV cell (``None`` in W&B).
 
     Args:
-        trainer: the running trainer; only ``loggers``, ``default_root_dir`` and ``global_step`` are read.
+        trainer: the running trainer; only ``loggers``, ``default_root_dir`` and its step are read.
         name: table name, for example ``"iaside/history"`` (``<log_dir>/iaside/history.csv``).
         rows: for example ``[{"epoch": 0, "srs": 0.12, "phi_band0": 0.8, ...}, ...]``.
 
@@ -130,7 +147,7 @@ def log_history(trainer: "pl.Trainer", name: str, rows: Sequence[Mapping[str, Ce
         if isinstance(logger, DummyLogger):
             continue
         if isinstance(logger, WandbLogger):
-            logger.log_table(key=name, columns=columns, data=table, step=trainer.global_step)
+            logger.log_table(key=name, columns=columns, data=table, step=logging_step(trainer))
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_text(logger.run_id, text, str(path))
         else:

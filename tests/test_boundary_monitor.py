@@ -261,8 +261,11 @@ def test_figure_and_history_reach_csv_and_tensorboard_loggers(tmp_path: Path, mo
 
     tensorboard.experiment.flush()
     events = EventAccumulator(tensorboard.log_dir, size_guidance={IMAGES: 0, SCALARS: 0}).Reload()
-    assert [image.step for image in events.Images("boundary/attributions")] == [0, 1]
     assert len(events.Scalars("boundary/cos_ig_big")) == 2
+    # One step axis: each epoch's figure sits at the step of that epoch's scalars, as does its history row.
+    steps = [scalar.step for scalar in events.Scalars("boundary/cos_ig_big")]
+    assert [image.step for image in events.Images("boundary/attributions")] == steps
+    assert [row["step"] for row in monitor.history] == steps
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
@@ -181,7 +182,7 @@ class BoundaryMonitor(Callback):
         for name, value in scalars.items():
             pl_module.log(self.log_prefix + name, value, on_step=False, on_epoch=True, sync_dist=False)
         self.history = [r for r in self.history if r["epoch"] != trainer.current_epoch]
-        self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step} | scalars)
+        self.history.append({"epoch": trainer.current_epoch, "step": loggers.logging_step(trainer)} | scalars)
         if trainer.is_global_zero:
             self._log_artifacts(trainer, result)
 
@@ -261,7 +262,6 @@ class BoundaryMonitor(Callback):
         return scalars
 
     def _log_artifacts(self, trainer: "pl.Trainer", result: Optional[BoundaryGeometryResult]) -> None:
-        from iaside_lightning import loggers
         from iaside_lightning.plotting import plot_attribution_grid
 
         loggers.log_history(trainer, self.log_prefix.strip("/").replace("/", "_") + "_history", self.history)

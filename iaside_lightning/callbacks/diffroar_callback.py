@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.evaluation.diffroar_evaluation import (
@@ -196,14 +197,12 @@ class DiffROARCallback(Callback):
             pl_module, images, labels, attributions, levels=self.proxy_levels, per=kwargs["per"], fill=kwargs["fill"],
             batch_size=kwargs["batch_size"], output_transform=self.output_transform,
         )  # fmt: skip
-        row: dict[str, float] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        row: dict[str, float] = {"epoch": trainer.current_epoch, "step": loggers.logging_step(trainer)}
         for k, diff in zip(self.proxy_levels, result.diff_mean.tolist()):
             pl_module.log(f"{self.name}_proxy/diff_k{k:g}", diff, on_step=False, on_epoch=True, sync_dist=False)
             row[f"diff_k{k:g}"] = diff
         self.proxy_history = [r for r in self.proxy_history if r["epoch"] != row["epoch"]] + [row]
         if trainer.is_global_zero:
-            from iaside_lightning import loggers
-
             loggers.log_history(trainer, f"{self.name}_proxy", self.proxy_history)
 
     @override
@@ -223,8 +222,6 @@ class DiffROARCallback(Callback):
             for i, (images, labels) in enumerate((train, test))
         ]
         self.result = diffroar(self.model_factory, train, test, *attributions, **kwargs)
-        from iaside_lightning import loggers
-
         loggers.log_history(trainer, self.name, self.result.rows())
         fig, _ = self.result.plot()
         loggers.log_figure(trainer, self.name, fig, step=trainer.current_epoch)

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
@@ -230,7 +231,7 @@ class SpectralRobustnessMonitor(Callback):
     def _record(self, trainer: "pl.Trainer", result: SpectralShapleyResult) -> None:
         record = {
             "epoch": trainer.current_epoch,
-            "step": trainer.global_step,
+            "step": loggers.logging_step(trainer),
             "num_samples": result.num_samples,
             **{name: float(getattr(result, name)) for name in _SCALARS},
             "phi": result.phi.tolist(),
@@ -242,8 +243,6 @@ class SpectralRobustnessMonitor(Callback):
         self.history = [r for r in self.history if r["epoch"] != record["epoch"]] + [record]
 
     def _log_artifacts(self, trainer: "pl.Trainer") -> None:
-        from iaside_lightning import loggers
-
         rows = [
             {key: r.get(key, math.nan) for key in ("epoch", "step", "num_samples", *_SCALARS)}
             | {f"phi_band{k}": v for k, v in enumerate(r["phi"])}
