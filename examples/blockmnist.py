@@ -102,13 +102,14 @@ def main() -> None:
     fill = pixel_bounds(data)[0] if args.fill == "background" else "mean"
     trainer_kwargs = {"max_epochs": 1 if args.quick else args.retrain_epochs}
     results, proxies = {}, {}
+    repeats = 1 if args.quick else args.repeats
     for name, (model, method) in schemes.items():
-        print(f"\nDiffROAR of {name}: {2 * len(LEVELS) * args.repeats} retrainings")
+        print(f"\nDiffROAR of {name}: {2 * len(LEVELS) * repeats} retrainings")
         results[name] = diffroar(
             lambda: SmallCNNClassifier(in_channels=1, num_classes=len(args.classes), width=width, lr=3e-3),
             (train_images, train_labels), (images, labels),
             compute_attributions(model, train_images, train_labels, method, seed=len(train_images)), test_scores[name],
-            levels=LEVELS, repeats=1 if args.quick else args.repeats, per="pixel", fill=fill, trainer_kwargs=trainer_kwargs,
+            levels=LEVELS, repeats=repeats, per="pixel", fill=fill, trainer_kwargs=trainer_kwargs,
             batch_size=64,
         )
         proxies[name] = diffroar_proxy(model, images, labels, test_scores[name], levels=LEVELS, per="pixel", fill=fill)

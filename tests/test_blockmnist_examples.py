@@ -2,6 +2,7 @@
 print the tables their docs show and write their figures."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,10 @@ def test_blockmnist_example_quick(tmp_path: Path) -> None:
         assert row in out
     for name in ("blockmnist_gradients.png", "blockmnist_diffroar_background.png"):
         _assert_figure(tmp_path / "figures" / name)
+    # The announced number of retrainings is the number counted ("... N retrainings" then "[i/N]").
+    announced = {int(n) for n in re.findall(r"DiffROAR of .*: (\d+) retrainings", out)}
+    counted = {int(n) for n in re.findall(r"DiffROAR \[\d+/(\d+)\]", out)}
+    assert len(announced) == 1 and announced == counted
 
 
 def test_boundary_config_runs_with_lightning_cli(tmp_path: Path) -> None:
