@@ -145,3 +145,34 @@ def test_autocast_and_channels_last_passthrough() -> None:
     assert float((reduced.phi - plain.phi).abs().max()) < 0.05 * float(plain.phi.abs().max()) + 1e-3
     with pytest.raises(ValueError, match="autocast"):
         spectral_shapley(model, x, y, num_bands=3, autocast="int8")  # type: ignore[arg-type]
+
+
+def test_plot_overlays_a_sequence_of_results_and_refuses_other_values() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=4)
+    results = []
+    for chunk_x, chunk_y in zip(x.split(6), y.split(6)):
+        metric.update(model, chunk_x, chunk_y)
+        results.append(metric.compute())
+    fig, ax = metric.plot(results)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["0", "1"]
+    with pytest.raises(ValueError, match="`val`"):
+        metric.plot([])
+
+
+def test_result_as_a_flat_dict_of_tensors() -> None:
+    model, (x, y) = _model(), _data()
+    metric = SpectralImportance(num_bands=4)
+    metric.update(model, x, y)
+    result = metric.compute()
+    flat = result.as_dict()
+    assert all(isinstance(v, torch.Tensor) for v in flat.values())
+    assert {"phi", "srs", "srs_stderr", "balance_stderr", "psi_degenerate", "num_samples"} <= set(flat)
+    torch.testing.assert_close(flat["phi"], result.phi)
+
+
+def test_metrics_cannot_be_added_and_say_what_to_do() -> None:
+    first, second = SpectralImportance(num_bands=3), SpectralImportance(num_bands=3)
+    for combine in (lambda: first + second, lambda: first * 2, lambda: 1 - first):
+        with pytest.raises(TypeError, match="merge_state"):
+            combine()

@@ -1,6 +1,6 @@
 """The result of a spectral Shapley analysis and its computation from summed statistics."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional, Union
 
 import torch
@@ -78,6 +78,25 @@ class SpectralShapleyResult:
     balance_stderr: Tensor
     band_bins: Optional[Tensor]
     band_rings: Optional[Tensor]
+
+    def as_dict(self) -> dict[str, Tensor]:
+        """Every field as a flat ``{name: tensor}`` (fields that are ``None`` left out), for wrappers and loggers
+        that expect a dict of tensors.
+
+        Example:
+            >>> import torch
+            >>> from iaside_lightning.functional import spectral_shapley
+            >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16 * 16, 3))
+            >>> result = spectral_shapley(model, torch.rand(4, 1, 16, 16), torch.tensor([0, 1, 2, 0]), num_bands=3)
+            >>> flat = result.as_dict()
+            >>> flat["srs_stderr"].ndim, flat["phi"].shape, flat["num_samples"].item()
+            (0, torch.Size([3]), 4)
+        """
+        return {
+            field.name: value if isinstance(value, Tensor) else torch.tensor(value)
+            for field in fields(self)
+            if (value := getattr(self, field.name)) is not None
+        }
 
     @property
     def num_bands(self) -> int:

@@ -22,6 +22,7 @@ from iaside_lightning.functional.estimators import Estimator, minimum_budget, re
 from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
 from iaside_lightning.functional.values import VALUES, Value
+from iaside_lightning.plotting import plot_frequency_response
 
 __all__ = ["SpectralImportance"]
 
@@ -351,18 +352,36 @@ class SpectralImportance(Metric):
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
-    def plot(self, val: Optional[SpectralShapleyResult] = None, ax: Optional[Any] = None) -> tuple[Any, Any]:
+    def plot(
+        self,
+        val: Optional[Union[SpectralShapleyResult, Sequence[SpectralShapleyResult]]] = None,
+        ax: Optional[Any] = None,
+    ) -> tuple[Any, Any]:
         """Plot the frequency response (phi per band with 95% error bars) like torchmetrics' ``plot``.
 
         Args:
-            val: a result from :meth:`compute`; computed when omitted.
+            val: a result from :meth:`compute`, or a sequence of them (e.g. one per epoch), drawn as overlaid curves
+                labelled by their position; computed when omitted.
             ax: a matplotlib axis to draw on; a new figure when omitted.
 
         Returns:
             ``(fig, ax)``.
         """
-        from iaside_lightning.plotting import plot_frequency_response
+        results = [self.compute()] if val is None else [val] if isinstance(val, SpectralShapleyResult) else list(val)
+        if not results or not all(isinstance(r, SpectralShapleyResult) for r in results):
+            raise ValueError("`val` must be a SpectralShapleyResult or a non-empty sequence of them.")
+        fig = None
+        for i, result in enumerate(results):
+            label = None if len(results) == 1 else str(i)
+            fig, ax = plot_frequency_response(result.phi, result.stderr, result.band_edges, ax=ax, label=label)
+        return fig, ax
 
-        result = val if val is not None else self.compute()
-        return plot_frequency_response(result.phi, result.stderr, result.band_edges, ax=ax)
+    def _refuse_arithmetic(self, *_: Any) -> None:
+        raise TypeError(
+            "SpectralImportance computes a SpectralShapleyResult, not a number, so metrics cannot be added or "
+            "multiplied: pool two metrics' samples with `merge_state`, or combine fields of their results (e.g. "
+            "`a.compute().srs - b.compute().srs`)."
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse_arithmetic
 
