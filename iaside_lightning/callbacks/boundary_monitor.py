@@ -7,7 +7,6 @@ from typing import Any, Optional, Union
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
@@ -15,7 +14,7 @@ from typing_extensions import override
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
-from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
+from iaside_lightning.callbacks.score_consumers import FitChecks
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
 from iaside_lightning.functional.boundary_search import Norm
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
@@ -27,7 +26,7 @@ ATTRIBUTIONS = ("gradient", "integrated_gradients", "big")
 GEOMETRY_KEYS = ("distance", "attack_success_rate", "accuracy", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error")
 
 
-class BoundaryMonitor(Callback):
+class BoundaryMonitor(FitChecks):
     """Track how far the decision boundary is and how well gradients point at it, on a fixed probe set.
 
     The first ``num_probes`` validation images (over all processes; the first validation epoch after the sanity
@@ -118,7 +117,6 @@ class BoundaryMonitor(Callback):
         self.log_prefix = check_log_prefix(log_prefix)
         self.history: list[dict[str, Any]] = []
         self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
-        self._ran = False  # whether a measurement happened during the current fit
         self._collecting: list[tuple[Tensor, Tensor, Optional[Tensor]]] = []
         self._budget = 0
 
@@ -126,15 +124,6 @@ class BoundaryMonitor(Callback):
     @override
     def state_key(self) -> str:
         return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
-
-    @override
-    def on_fit_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        check_score_consumers(trainer, type(self).__name__, self.log_prefix, self.every_n_epochs)
-        self._ran = False
-
-    @override
-    def on_fit_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        warn_if_never_ran(trainer, type(self).__name__, self._ran, self.every_n_epochs)
 
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -176,7 +165,7 @@ class BoundaryMonitor(Callback):
         if self.probes is None and trainer.world_size == 1:
             rank_zero_warn(f"BoundaryMonitor found no probe image in validation dataloader {self.dataloader_idx}.")
             return
-        self._ran = True
+        self._mark_ran()
         result = self._measure(pl_module)
         scalars = self._compute()  # collectives: every rank calls them
         for name, value in scalars.items():

@@ -1,11 +1,35 @@
 """Checks a monitor runs at fit start and end: callbacks that read its scores on epochs it skips, and a fit in which it
-never ran."""
+never ran. :class:`FitChecks` runs both for any monitor with ``log_prefix`` and ``every_n_epochs``."""
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
+from typing_extensions import override
 
-__all__ = ["check_score_consumers", "warn_if_never_ran"]
+__all__ = ["FitChecks", "check_score_consumers", "warn_if_never_ran"]
+
+
+class FitChecks(Callback):
+    """Base of the monitors: at fit start, :func:`check_score_consumers`; at fit end, :func:`warn_if_never_ran`.
+
+    Subclasses set ``log_prefix`` and ``every_n_epochs`` and call :meth:`_mark_ran` when they evaluate.
+    """
+
+    log_prefix: str
+    every_n_epochs: int
+    _ran: bool = False
+
+    def _mark_ran(self) -> None:
+        self._ran = True
+
+    @override
+    def on_fit_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        check_score_consumers(trainer, type(self).__name__, self.log_prefix, self.every_n_epochs)
+        self._ran = False
+
+    @override
+    def on_fit_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        warn_if_never_ran(trainer, type(self).__name__, self._ran, self.every_n_epochs)
 
 
 def check_score_consumers(trainer: "pl.Trainer", owner: str, log_prefix: str, every_n_epochs: int) -> None:

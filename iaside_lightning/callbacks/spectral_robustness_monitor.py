@@ -6,7 +6,6 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
@@ -14,7 +13,7 @@ from typing_extensions import override
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
-from iaside_lightning.callbacks.score_consumers import check_score_consumers, warn_if_never_ran
+from iaside_lightning.callbacks.score_consumers import FitChecks
 from iaside_lightning.functional.bands import BandEdges, BandShape
 from iaside_lightning.functional.coalitions import Fill
 from iaside_lightning.functional.engine import Autocast
@@ -40,7 +39,7 @@ _SCALARS = (
 _CURVE_KEYWORDS = ("srs_stderr", "srs_signed_stderr", "balance", "balance_stderr")
 
 
-class SpectralRobustnessMonitor(Callback):
+class SpectralRobustnessMonitor(FitChecks):
     """Track how much predictive power the model draws from each frequency band, every validation epoch.
 
     During validation the callback evaluates the band coalitions (all ``2^M``, or a KernelSHAP sample within
@@ -150,21 +149,11 @@ class SpectralRobustnessMonitor(Callback):
         self.history: list[dict[str, Any]] = []
         self._active = False
         self._budget = 0
-        self._ran = False  # whether an evaluation happened during the current fit
 
     @property
     @override
     def state_key(self) -> str:
         return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
-
-    @override
-    def on_fit_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        check_score_consumers(trainer, type(self).__name__, self.log_prefix, self.every_n_epochs)
-        self._ran = False
-
-    @override
-    def on_fit_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        warn_if_never_ran(trainer, type(self).__name__, self._ran, self.every_n_epochs)
 
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -202,7 +191,7 @@ class SpectralRobustnessMonitor(Callback):
         if trainer.world_size == 1 and float(self.metric.count) == 0:
             rank_zero_warn(f"SpectralRobustnessMonitor saw no sample of validation dataloader {self.dataloader_idx}.")
             return
-        self._ran = True
+        self._mark_ran()
         result = self.metric.compute()  # a collective: every rank calls it
         self._log_scalars(pl_module, result)
         self._record(trainer, result)
