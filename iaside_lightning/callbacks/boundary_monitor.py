@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
 from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
@@ -62,6 +63,9 @@ class BoundaryMonitor(FitChecks):
         mask_key: where tuple (index) or dict (key) batches keep the ground-truth masks, e.g. ``2`` for
             ``(image, label, mask)`` batches.
         output_transform: maps the model output to ``[N, K]`` logits.
+        forward_fn: how to call the LightningModule on images when its ``forward`` needs more than them, as
+            ``forward_fn(pl_module, images) -> output``, e.g. ``lambda module, x: module(x, task="digits")``;
+            ``None``: ``pl_module(images)``.
         log_prefix: prefix of logged keys and figure tags.
         log_images: log the attribution image grid.
         num_images: probe images shown in the grid.
@@ -93,6 +97,7 @@ class BoundaryMonitor(FitChecks):
         batch_transform: Optional[Callable[[Any], tuple[Tensor, ...]]] = None,
         mask_key: Optional[Union[int, str]] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
+        forward_fn: Optional[ForwardFn] = None,
         log_prefix: str = "boundary/",
         log_images: bool = True,
         num_images: int = 6,
@@ -105,6 +110,7 @@ class BoundaryMonitor(FitChecks):
         if batch_transform is not None and not callable(batch_transform):
             raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
         self.num_probes, self.every_n_epochs, self.num_images = num_probes, every_n_epochs, num_images
+        self.forward_fn = check_forward_fn(forward_fn)
         self.geometry_options: dict[str, Any] = {
             "preset": preset, "epsilons": epsilons, "norm": norm, "steps": steps, "bisection_steps": bisection_steps,
             "ig_steps": ig_steps, "bounds": bounds, "output_transform": output_transform, "seed": seed,
@@ -225,7 +231,7 @@ class BoundaryMonitor(FitChecks):
             images, labels, masks = tuple(None if t is None else t.to(pl_module.device) for t in self.probes)
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            result = boundary_geometry(pl_module, images, labels, **self.geometry_options)
+            result = boundary_geometry(model_view(pl_module, self.forward_fn), images, labels, **self.geometry_options)
         self.geometry.update(result)
         if masks is not None:
             for name in ATTRIBUTIONS:

@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
 from iaside_lightning.functional.bands import BandEdges, BandShape
@@ -74,6 +75,9 @@ class SpectralRobustnessMonitor(FitChecks):
         batch_keys: ``(image_key, label_key)`` for dict batches (default batches are ``(x, y, ...)`` tuples).
         batch_transform: callable mapping a batch to ``(images, labels)``; overrides ``batch_keys``.
         output_transform: maps the model output to ``[N, K]`` logits.
+        forward_fn: how to call the LightningModule on images when its ``forward`` needs more than them, as
+            ``forward_fn(pl_module, images) -> output``, e.g. ``lambda module, x: module(x, task="digits")``;
+            ``None``: ``pl_module(images)``.
         log_prefix: prefix of every logged key and figure tag.
         log_figures: log the frequency response, heat map and SRS figures.
         chunk_size: coalitions per forward pass (default: automatic).
@@ -111,6 +115,7 @@ class SpectralRobustnessMonitor(FitChecks):
         batch_keys: Optional[Sequence[str]] = None,
         batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
+        forward_fn: Optional[ForwardFn] = None,
         log_prefix: str = "spectral/",
         log_figures: bool = True,
         chunk_size: Optional[int] = None,
@@ -141,6 +146,7 @@ class SpectralRobustnessMonitor(FitChecks):
             seed=seed,
         )
         self.unpack = BatchUnpacker(batch_transform, batch_keys)
+        self.forward_fn = check_forward_fn(forward_fn)
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
         self.dataloader_idx = dataloader_idx
@@ -181,7 +187,8 @@ class SpectralRobustnessMonitor(FitChecks):
         self._budget -= take
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            self.metric.update(pl_module, images[:take].to(pl_module.device), labels[:take].to(pl_module.device))
+            model = model_view(pl_module, self.forward_fn)
+            self.metric.update(model, images[:take].to(pl_module.device), labels[:take].to(pl_module.device))
 
     @override
     def on_validation_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
