@@ -13,7 +13,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from iaside_lightning.functional.engine import parse_normalization
+from iaside_lightning.functional.engine_checks import parse_normalization
 from iaside_lightning.functional.gradients import check_images_and_labels
 from iaside_lightning.functional.boundary_search import pgd_attack
 

@@ -11,13 +11,8 @@ from torchmetrics import Metric
 from iaside_lightning.functional.bands import BandEdges, BandShape, band_layout
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
-from iaside_lightning.functional.engine import (
-    AUTOCAST_DTYPES,
-    Autocast,
-    check_chunk_size_and_seed,
-    check_normalization,
-    spectral_shapley_statistics,
-)
+from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
+from iaside_lightning.functional.engine_checks import check_chunk_size_and_seed, check_normalization
 from iaside_lightning.functional.estimators import Estimator, minimum_budget, resolve_estimator
 from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
