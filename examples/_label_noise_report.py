@@ -21,34 +21,13 @@ import torch
 from iaside_lightning.functional import band_layout, compute_result, shapley_statistics
 
 from _label_noise_runs import Analysis, RunConfig
+from _student_t import t_quantile
 
-__all__ = ["SCORES", "Run", "Snapshot", "summarise", "t_quantile", "write_report"]
+__all__ = ["SCORES", "Run", "Snapshot", "summarise", "write_report"]
 
 #: The scores of a frequency response, by their key in ``summary.json``.
 SCORES = ("srs", "srs_signed", "balance")
 IMAGE_SIZE = (28, 28)
-#: 97.5% quantiles of Student's t for 1 .. 30 degrees of freedom.
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
-
-def t_quantile(df: float) -> float:
-    """97.5% quantile of Student's t (half-width factor of a two-sided 95% interval); NaN below 1 df.
-
-    Fractional ``df`` (Welch's) are rounded down, which widens the interval. Tabulated up to 30 df, above that a
-    Cornish-Fisher expansion around the normal quantile (error below 1e-3).
-    """
-    if not df >= 1:
-        return math.nan
-    whole = int(df)
-    if whole <= len(_T975):
-        return _T975[whole - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * whole) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * whole**2)
-
-
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """One analysis of one snapshot: ``phi`` (nats) and its scores, each with its within-run standard error."""

@@ -29,12 +29,13 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from _student_t import t_quantile
+
 from iaside_lightning.datasets import make_planted_band_images
 from iaside_lightning.functional import spectral_shapley
 
 FILLS = ("zero", "permute", "noise")
 NUM_BANDS, IMAGE_SIZE, NUM_CLASSES, ACCURACY_IMAGES = 8, 32, 4, 512
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # Student t, 1 .. 10 df
 
 
 def parse_args() -> argparse.Namespace:
@@ -110,8 +111,7 @@ def t_interval(values: np.ndarray) -> tuple[float, float] | None:
     """95% Student-t interval of the mean; ``None`` for fewer than two values."""
     if values.size < 2:
         return None
-    df = values.size - 1
-    half = (_T975[df - 1] if df <= len(_T975) else 1.96 + 2.4 / df) * values.std(ddof=1) / math.sqrt(values.size)
+    half = t_quantile(values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
     return float(values.mean() - half), float(values.mean() + half)
 
 

@@ -85,10 +85,10 @@ def test_label_noise_example_quick_mode(tmp_path: Path) -> None:
                 assert all(math.isfinite(v) and v > 0 for v in scored["phi_se"] + list(scored["errors"].values()))
 
 
-def test_label_noise_report_t_quantiles() -> None:
+def test_examples_t_quantiles() -> None:
     stats = pytest.importorskip("scipy.stats")
     sys.path.insert(0, str(ROOT / "examples"))
-    from _label_noise_report import t_quantile
+    from _student_t import t_quantile
 
     for df in (1, 2, 4, 7.6, 30, 31, 45, 200):
         assert t_quantile(df) == pytest.approx(stats.t.ppf(0.975, int(df)), abs=1e-3)
