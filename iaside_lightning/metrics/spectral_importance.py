@@ -12,7 +12,7 @@ from iaside_lightning.functional.bands import BandEdges, BandShape, band_layout
 from iaside_lightning.functional.bands import band_edges as make_band_edges
 from iaside_lightning.functional.coalitions import FILLS, Fill
 from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
-from iaside_lightning.functional.engine_checks import check_chunk_size_and_seed, check_normalization
+from iaside_lightning.functional.engine_checks import check_chunk_size_and_seed, check_enumerable, check_normalization
 from iaside_lightning.functional.estimators import Estimator, minimum_budget, resolve_estimator
 from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.shapley import ShapleyStatistics
@@ -120,11 +120,8 @@ class SpectralImportance(Metric):
         if not 0.0 < beta < 1.0:
             raise ValueError(f"`beta` must lie in (0, 1), got {beta!r}.")
         self.estimator = resolve_estimator(estimator, num_bands, max_coalitions)
-        if self.estimator == "exact" and 2**num_bands > max_coalitions:
-            raise ValueError(
-                f"Exact enumeration of num_bands={num_bands} needs 2^{num_bands} = {2**num_bands} coalitions per image, "
-                f"above max_coalitions={max_coalitions}. Raise `max_coalitions`, or use estimator='auto'/'kernel'."
-            )
+        if self.estimator == "exact":
+            check_enumerable(num_bands, max_coalitions)
         minimum = minimum_budget(self.estimator, num_bands)
         if max_coalitions < minimum:
             chosen = f"estimator={self.estimator!r}" + (" (from estimator='auto')" if estimator == "auto" else "")
