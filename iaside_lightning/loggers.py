@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import PIL.Image
     from matplotlib.figure import Figure
 
-__all__ = ["log_figure", "log_history", "logging_step"]
+__all__ = ["log_figure", "log_history", "logging_step", "tag_path"]
 
 Cell = Union[int, float]
 
@@ -86,7 +86,7 @@ def log_figure(trainer: "pl.Trainer", tag: str, figure: "Figure", step: int) -> 
     epoch = operator.index(step)
     if epoch < 0:
         raise ValueError(f"`step` must be the non-negative epoch of the figure, got {step!r}.")
-    path = PurePosixPath("figures", _relative_path(tag, "tag"), f"epoch_{epoch:04d}.png")
+    path = PurePosixPath("figures", tag_path(tag, "tag"), f"epoch_{epoch:04d}.png")
     if getattr(rank_zero_only, "rank", 0) != 0:
         return
     file_loggers = []
@@ -134,7 +134,7 @@ def log_history(trainer: "pl.Trainer", name: str, rows: Sequence[Mapping[str, Ce
         <BLANKLINE>
     """
     columns, table = _table(rows)
-    path = PurePosixPath(f"{_relative_path(name, 'name')}.csv")
+    path = PurePosixPath(f"{tag_path(name, 'name')}.csv")
     if getattr(rank_zero_only, "rank", 0) != 0:
         return
     buffer = io.StringIO()
@@ -176,8 +176,14 @@ def _local_targets(trainer: "pl.Trainer", loggers: list[Logger], path: PurePosix
     return targets
 
 
-def _relative_path(text: str, argument: str) -> PurePosixPath:
-    """A safe relative path from a tag: ``/`` separates folders, odd characters become ``_``."""
+def tag_path(text: str, argument: str = "tag") -> PurePosixPath:
+    """The safe relative path a tag or table name is written to: ``/`` separates folders, odd characters become
+    ``_``; empty, ``.`` and ``..`` parts are refused (the callbacks check their prefixes with it at construction).
+
+    Example:
+        >>> tag_path("spectral/frequency response").as_posix()
+        'spectral/frequency_response'
+    """
     parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in str(text).split("/")]
     if not parts or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"`{argument}` must be non-empty '/'-separated names without '.' or '..', got {text!r}.")
