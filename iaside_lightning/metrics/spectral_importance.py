@@ -2,7 +2,7 @@
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import torch
 from torch import Tensor
@@ -20,6 +20,10 @@ from iaside_lightning.functional.values import VALUES, Value
 from iaside_lightning.plotting import plot_frequency_response
 
 __all__ = ["SpectralImportance"]
+
+Output = Literal["result", "dict"]
+OUTPUTS: tuple[str, ...] = ("result", "dict")
+BATCHES_KEY = "batches_seen"  # the batch counter's key in a state dict, beside the persistent states
 
 
 class SpectralImportance(Metric):
@@ -58,6 +62,9 @@ class SpectralImportance(Metric):
         seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers; batch ``i`` of process ``r`` uses
             ``seed + i + 1_000_003 * r``, so that sampling errors of batches are independent.
         autocast: run the forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"`` (GPU).
+        output: what :meth:`compute` returns: ``"result"`` (a ``SpectralShapleyResult``) or ``"dict"`` (its flat
+            ``as_dict()`` of tensors, for wrappers such as ``MetricTracker`` and ``MetricCollection`` that stack or
+            flatten dicts of tensors).
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``).
 
     Raises:
@@ -66,7 +73,10 @@ class SpectralImportance(Metric):
             minimum of the estimator that runs.
 
     Metrics merge (:meth:`merge_state`) and load states (``load_state_dict``) only from metrics with the same
-    settings; anything else raises an error naming the setting.
+    settings; anything else raises an error naming the setting. With persistent states (``metric.persistent(True)``)
+    the state dict also keeps the batch counter (key ``"batches_seen"``), so a metric resumed mid-accumulation draws
+    the same per-batch seeds as one never interrupted; state dicts saved without it load with the counter at 0. The
+    ``"permute"`` donors (the previous batch) are not saved: a resumed one-image batch waits like a first one.
 
     Example:
         >>> import torch
@@ -106,9 +116,13 @@ class SpectralImportance(Metric):
         estimator: Estimator = "auto",
         autocast: Optional[Autocast] = None,
         seed: int = 0,
+        output: Output = "result",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if output not in OUTPUTS:
+            raise ValueError(f"`output` must be one of {OUTPUTS}, got {output!r}.")
+        self.output = output
         if band_shape not in ("square", "circle"):
             raise ValueError(f"`band_shape` must be 'square' or 'circle', got {band_shape!r}.")
         # Validates num_bands and the edges; "rings" depends on the image size and is cut at compute().
@@ -217,7 +231,7 @@ class SpectralImportance(Metric):
 
     def forward(
         self, model: Callable[[Tensor], Any], images: Tensor, labels: Tensor, logits: Optional[Tensor] = None
-    ) -> Optional[SpectralShapleyResult]:
+    ) -> Optional[Union[SpectralShapleyResult, dict[str, Tensor]]]:
         """Add the batch (like :meth:`update`) and return the result of this batch alone, torchmetrics' contract.
 
         Unlike a plain reset-update-compute, the batch counter (so every batch gets its own seed) and the
@@ -247,8 +261,11 @@ class SpectralImportance(Metric):
         self._donors = None
         self._pending = None
 
-    def compute(self) -> SpectralShapleyResult:
+    def compute(self) -> Union[SpectralShapleyResult, dict[str, Tensor]]:
         """The spectral Shapley result of all samples seen (across processes after synchronisation).
+
+        Returns:
+            a ``SpectralShapleyResult``, or its ``as_dict()`` with ``output="dict"``.
 
         Raises:
             ValueError: if no sample was seen.
@@ -264,7 +281,8 @@ class SpectralImportance(Metric):
             raise ValueError(NO_SAMPLE_MESSAGE)
         height, width = (int(s) for s in self.image_size)
         layout = band_layout(height, width, self.num_bands, self.band_shape, self.band_edges)
-        return compute_result(stats, layout, self.beta)
+        result = compute_result(stats, layout, self.beta)
+        return result.as_dict() if self.output == "dict" else result
 
     def _settings(self) -> dict[str, Any]:
         """The settings that shape the states and their meaning; metrics merge only if these agree."""
@@ -326,6 +344,12 @@ class SpectralImportance(Metric):
                     f"{expected}: the state comes from a metric with another `num_bands` (or estimator). Use the same settings."
                 )
 
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        """Save the persistent states and, with them, the batch counter that derives the per-batch seeds."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if any(self._persistent.values()):
+            destination[prefix + BATCHES_KEY] = torch.tensor(self._batches, dtype=torch.int64)
+
     def _load_from_state_dict(
         self,
         state_dict: dict[str, Any],
@@ -336,36 +360,46 @@ class SpectralImportance(Metric):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        """Check the shapes of saved states (``persistent(True)``) before torchmetrics loads them."""
+        """Check the shapes of saved states (``persistent(True)``) before torchmetrics loads them; restore the
+        batch counter when the state dict has it."""
         self._check_state_shapes(
             {name: state_dict[prefix + name] for name in self._defaults if prefix + name in state_dict}, "load"
         )
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+        key = prefix + BATCHES_KEY
+        if key in state_dict:
+            self._batches = int(state_dict[key])
+            if key in unexpected_keys:
+                unexpected_keys.remove(key)
 
     def plot(
         self,
-        val: Optional[Union[SpectralShapleyResult, Sequence[SpectralShapleyResult]]] = None,
+        val: Optional[Union[SpectralShapleyResult, dict[str, Tensor], Sequence[Any]]] = None,
         ax: Optional[Any] = None,
     ) -> tuple[Any, Any]:
         """Plot the frequency response (phi per band with 95% error bars) like torchmetrics' ``plot``.
 
         Args:
-            val: a result from :meth:`compute`, or a sequence of them (e.g. one per epoch), drawn as overlaid curves
-                labelled by their position; computed when omitted.
+            val: a result from :meth:`compute` (a ``SpectralShapleyResult`` or its dict), or a sequence of them (e.g.
+                one per epoch), drawn as overlaid curves labelled by their position; computed when omitted.
             ax: a matplotlib axis to draw on; a new figure when omitted.
 
         Returns:
             ``(fig, ax)``.
         """
-        results = [self.compute()] if val is None else [val] if isinstance(val, SpectralShapleyResult) else list(val)
-        if not results or not all(isinstance(r, SpectralShapleyResult) for r in results):
-            raise ValueError("`val` must be a SpectralShapleyResult or a non-empty sequence of them.")
+        val = self.compute() if val is None else val
+        results = [val] if isinstance(val, (SpectralShapleyResult, dict)) else list(val)
+        curves = [_curve(r) for r in results]
+        if not curves or None in curves:
+            raise ValueError(
+                "`val` must be a SpectralShapleyResult, its `as_dict()`, or a non-empty sequence of them."
+            )
         fig = None
-        for i, result in enumerate(results):
-            label = None if len(results) == 1 else str(i)
-            fig, ax = plot_frequency_response(result.phi, result.stderr, result.band_edges, ax=ax, label=label)
+        for i, (phi, stderr, edges) in enumerate(curves):
+            label = None if len(curves) == 1 else str(i)
+            fig, ax = plot_frequency_response(phi, stderr, edges, ax=ax, label=label)
         return fig, ax
 
     def _refuse_arithmetic(self, *_: Any) -> None:
@@ -377,3 +411,12 @@ class SpectralImportance(Metric):
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse_arithmetic
 
+
+
+def _curve(result: Any) -> Optional[tuple[Tensor, Tensor, Tensor]]:
+    """``(phi, stderr, band_edges)`` of a result or of its ``as_dict()``; ``None`` for anything else."""
+    if isinstance(result, SpectralShapleyResult):
+        return result.phi, result.stderr, result.band_edges
+    if isinstance(result, dict) and {"phi", "stderr", "band_edges"} <= result.keys():
+        return result["phi"], result["stderr"], result["band_edges"]
+    return None
