@@ -148,7 +148,8 @@ def spectral_balance(phi: Tensor) -> Tensor:
     weights = spectral_balance_weights(phi.shape[-1], phi.dtype).to(phi.device)
     mass = phi.abs().sum(dim=-1)
     net = (phi.clamp_min(0.0) * weights).sum(dim=-1) - (-phi).clamp_min(0.0).sum(dim=-1)
-    return torch.where(mass > 0, net / mass.clamp_min(torch.finfo(phi.dtype).tiny), torch.zeros_like(mass))
+    # Divide by the mass itself wherever it is positive, subnormal included (a clamp to `tiny` halved such cases).
+    return torch.where(mass > 0, net / torch.where(mass > 0, mass, torch.ones_like(mass)), torch.zeros_like(mass))
 
 
 class ScoreErrors(NamedTuple):
