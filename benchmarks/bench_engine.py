@@ -33,8 +33,9 @@ from _common import ENGINE_OPTIONS, NUM_CLASSES, Clock, machine_description, mak
 from _common import summarize
 from _common import time_interleaved, timing_table
 from iaside_lightning.functional import band_images, band_masks, coalition_matrix, coalition_values
-from iaside_lightning.functional.coalitions import coalition_chunks
-from iaside_lightning.functional.values import check_logits, sample_values
+from iaside_lightning.functional.spectral.coalitions import coalition_chunks
+from iaside_lightning.functional.checks import check_logits
+from iaside_lightning.functional.spectral.values import sample_values
 from naive import naive_coalition_values
 
 __all__ = [

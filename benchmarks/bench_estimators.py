@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from _common import machine_description, pick_device
 from iaside_lightning.datasets.planted import make_planted_band_images
 from iaside_lightning.functional import coalition_matrix, coalition_values, per_sample_shapley, spectral_shapley
-from iaside_lightning.functional.estimators import ValueOracle, kernel_shapley, permutation_shapley
+from iaside_lightning.functional.spectral.estimators import ValueOracle, kernel_shapley, permutation_shapley
 
 __all__ = ["cnn_game", "lookup_oracle", "main", "measure", "synthetic_game"]
 

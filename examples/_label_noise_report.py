@@ -2,7 +2,7 @@
 band edges, written to ``report.md`` and ``summary.json`` (figures: ``_label_noise_figures.py``).
 
 Not an example itself (see ``label_noise.py``). Every score is recomputed from the per-sample coalition values a run
-saved, with :func:`~iaside_lightning.functional.result.compute_result`: ``phi`` is the mean of the per-sample exact
+saved, with :func:`~iaside_lightning.functional.spectral.result.compute_result`: ``phi`` is the mean of the per-sample exact
 Shapley values, and every score carries the run's own standard error (the package's, as the monitor logs it).
 Across seeds, intervals are 95% Student-t intervals (Welch's for two rates). The Markdown and the log lines are
 rendered from the summary by ``_label_noise_markdown.py``.
@@ -62,7 +62,7 @@ class Run:
 
 def score_values(values: torch.Tensor, analysis: Analysis) -> Snapshot:
     """Scores of one analysis from its per-sample coalition values ``[B, 2^M]``, through the package's own
-    :func:`~iaside_lightning.functional.result.compute_result` (the same numbers the monitor would log)."""
+    :func:`~iaside_lightning.functional.spectral.result.compute_result` (the same numbers the monitor would log)."""
     layout = band_layout(*IMAGE_SIZE, analysis.num_bands, "square", analysis.band_edges)
     result = compute_result(shapley_statistics(values.to(torch.float64)), layout)
     return Snapshot(

@@ -312,7 +312,7 @@ def plot_attribution_grid(
         >>> axes.shape
         (2, 2)
     """
-    from iaside_lightning.functional.localization import pixel_saliency
+    from iaside_lightning.functional.sanity.localization import pixel_saliency
 
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
         raise ValueError(f"`images` must be a non-empty [N, 1 or 3, H, W] tensor, got {getattr(images, 'shape', images)!r}.")

@@ -16,8 +16,8 @@ from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
-from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
-from iaside_lightning.functional.boundary_search import Norm
+from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
+from iaside_lightning.functional.boundary.search import Norm
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
 from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
 
@@ -33,7 +33,7 @@ class BoundaryMonitor(FitChecks):
     The first ``num_probes`` validation images (over all processes; the first validation epoch after the sanity
     check) are cached once, so every epoch is measured on the same images. On validation epochs whose
     ``(epoch + 1)`` is a multiple of ``every_n_epochs`` it runs
-    :func:`~iaside_lightning.functional.boundary_geometry.boundary_geometry` on them and logs through the
+    :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry` on them and logs through the
     LightningModule (synchronised across processes by sum-state metrics) ``distance``, ``attack_success_rate``,
     ``accuracy``, ``cos_gradient_boundary``, ``cos_ig_big``, ``abs_completeness_error`` and the distance's standard
     error under ``log_prefix``. When batches carry ground-truth masks (``mask_key``, e.g. BlockMNIST), it also logs
@@ -49,7 +49,7 @@ class BoundaryMonitor(FitChecks):
         every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this.
         preset: ``"fast"`` (4 epsilons x 8 steps with early stop, bisection, 10 IG steps: for training time) or
             ``"paper"`` (the authors' settings, for offline evaluation); see
-            :data:`~iaside_lightning.functional.boundary_geometry.BOUNDARY_PRESETS`.
+            :data:`~iaside_lightning.functional.boundary.geometry.BOUNDARY_PRESETS`.
         epsilons: ascending attack radii in model-input units (overrides the preset).
         norm: ``"l2"`` or ``"linf"`` (overrides the preset).
         steps: PGD steps per epsilon (overrides the preset).

@@ -22,7 +22,7 @@ from iaside_lightning.evaluation.diffroar_evaluation import (
     diffroar_proxy,
 )
 from iaside_lightning.evaluation.diffroar_result import DiffROARResult
-from iaside_lightning.functional.unmasking import Per
+from iaside_lightning.functional.sanity.unmasking import Per
 
 __all__ = ["DiffROARCallback"]
 

@@ -15,12 +15,12 @@ from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
-from iaside_lightning.functional.bands import BandEdges, BandShape
-from iaside_lightning.functional.coalitions import Fill
-from iaside_lightning.functional.engine import Autocast
-from iaside_lightning.functional.estimators import Estimator
-from iaside_lightning.functional.result import SpectralShapleyResult
-from iaside_lightning.functional.values import Value
+from iaside_lightning.functional.spectral.bands import BandEdges, BandShape
+from iaside_lightning.functional.spectral.coalitions import Fill
+from iaside_lightning.functional.spectral.engine import Autocast
+from iaside_lightning.functional.spectral.estimators import Estimator
+from iaside_lightning.functional.spectral.result import SpectralShapleyResult
+from iaside_lightning.functional.spectral.values import Value
 from iaside_lightning.metrics.spectral_importance import SpectralImportance
 
 __all__ = ["SpectralRobustnessMonitor"]

@@ -1,6 +1,6 @@
 """L-inf adversarial perturbations of a classifier: FGSM and PGD, computed in pixel space.
 
-Both run :func:`~iaside_lightning.functional.boundary_search.pgd_attack` (the package's one PGD) on the model with
+Both run :func:`~iaside_lightning.functional.boundary.search.pgd_attack` (the package's one PGD) on the model with
 the normalisation in front of it.
 
 The model may expect normalised inputs: pass the ``normalization=(mean, std)`` it was trained with and give the
@@ -13,9 +13,8 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from iaside_lightning.functional.engine_checks import parse_normalization
-from iaside_lightning.functional.gradients import check_images_and_labels
-from iaside_lightning.functional.boundary_search import pgd_attack
+from iaside_lightning.functional.checks import check_images_and_labels, parse_normalization
+from iaside_lightning.functional.boundary.search import pgd_attack
 
 __all__ = ["fgsm", "pgd"]
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from iaside_lightning.functional.bands import BandEdges, BandShape, band_masks
+from iaside_lightning.functional.spectral.bands import BandEdges, BandShape, band_masks
 
 __all__ = ["PlantedBandDataset", "make_planted_band_images"]
 
@@ -41,8 +41,8 @@ def make_planted_band_images(
         channels: image channels.
         planted_bands: band index or indices (0 = lowest) carrying the class signal.
         num_bands: number of bands ``M`` of the band partition the signal is planted in.
-        band_shape: band geometry, as in :func:`~iaside_lightning.functional.bands.band_masks`.
-        band_edges: band edges, as in :func:`~iaside_lightning.functional.bands.band_edges`; the default matches
+        band_shape: band geometry, as in :func:`~iaside_lightning.functional.spectral.bands.band_masks`.
+        band_edges: band edges, as in :func:`~iaside_lightning.functional.spectral.bands.band_edges`; the default matches
             the analysis' default, so that planted band ``k`` is analysed band ``k``.
         alpha: exponent of the background's amplitude spectrum ``1/f^alpha`` (1 is typical of natural images).
         signal_strength: RMS of the class texture relative to the background's RMS; each image draws its own

@@ -3,7 +3,7 @@ signal than those it ranks lowest?
 
 Each image keeps only the fraction ``k`` of its coordinates ranked highest (top-k) or lowest (bottom-k) by the
 attribution of the model under test; the rest is set to a constant (see
-:mod:`~iaside_lightning.functional.unmasking`). The masks are computed once from the given attributions and frozen.
+:mod:`~iaside_lightning.functional.sanity.unmasking`). The masks are computed once from the given attributions and frozen.
 ``PredPower(k, top|bottom)`` is the best test accuracy of a fresh model trained from scratch on the masked training
 set and evaluated on the masked test set (retraining avoids judging the model on inputs it never saw), and
 
@@ -35,10 +35,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
 from iaside_lightning.evaluation.diffroar_result import DiffROARResult
-from iaside_lightning.functional.gradients import check_images_and_labels, input_gradient
+from iaside_lightning.functional.checks import check_images_and_labels, check_logits, check_positive_int, model_device
+from iaside_lightning.functional.gradients import input_gradient
 from iaside_lightning.functional.model_mode import evaluation_mode
-from iaside_lightning.functional.unmasking import Per, apply_unmasking, random_attributions, unmasking_masks
-from iaside_lightning.functional.values import check_logits
+from iaside_lightning.functional.sanity.unmasking import Per, apply_unmasking, random_attributions, unmasking_masks
 
 __all__ = ["compute_attributions", "diffroar", "diffroar_proxy"]
 
@@ -143,8 +143,8 @@ def diffroar(
     grid = _levels(levels)
     if not callable(model_factory):
         raise TypeError(f"`model_factory` must be a callable returning a fresh LightningModule, got {model_factory!r}.")
-    _positive_int(repeats, "repeats")
-    _positive_int(batch_size, "batch_size")
+    check_positive_int(repeats, "repeats")
+    check_positive_int(batch_size, "batch_size")
     if not isinstance(metric, str) or not metric:
         raise ValueError(f"`metric` must be the key the model logs its validation accuracy under, got {metric!r}.")
     if trainer_kwargs is not None and not isinstance(trainer_kwargs, Mapping):
@@ -239,9 +239,9 @@ def diffroar_proxy(
     _nonempty(images, "images")
     _check_attributions(attributions, images, "attributions")
     grid = _levels(levels)
-    _positive_int(batch_size, "batch_size")
+    check_positive_int(batch_size, "batch_size")
     value = _fill_value(fill, images)
-    device = _device(model, images)
+    device = model_device(model, images)
     accuracy = {keep: torch.zeros(len(grid), 1, dtype=torch.float64) for keep in ("top", "bottom")}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), evaluation_mode(model):
         for i, fraction in enumerate(grid):
@@ -272,7 +272,7 @@ def compute_attributions(
         images: images ``[N, C, H, W]`` as the model sees them.
         labels: true classes ``[N]``.
         method: ``"gradient"`` (:func:`~iaside_lightning.functional.gradients.input_gradient`), ``"random"``
-            (:func:`~iaside_lightning.functional.unmasking.random_attributions` with ``seed``, the DiffROAR baseline)
+            (:func:`~iaside_lightning.functional.sanity.unmasking.random_attributions` with ``seed``, the DiffROAR baseline)
             or a callable ``(model, images, labels) -> attributions`` applied per batch.
         batch_size: images per batch.
         seed: seed of ``"random"``.
@@ -293,7 +293,7 @@ def compute_attributions(
         True
     """
     check_images_and_labels(images, labels)
-    _positive_int(batch_size, "batch_size")
+    check_positive_int(batch_size, "batch_size")
     if isinstance(method, str) and method == "random":
         return random_attributions(images.shape, seed=seed, dtype=images.dtype, device=images.device)
     if isinstance(method, str) and method == "gradient":
@@ -304,7 +304,7 @@ def compute_attributions(
         raise ValueError(
             f"`method` must be 'gradient', 'random' or a callable (model, images, labels), got {method!r}."
         )
-    device = _device(model, images)
+    device = model_device(model, images)
     chunks = []
     for x, y in zip(images.split(batch_size), labels.split(batch_size)):
         chunk = attribute(model, x.to(device), y.to(device))
@@ -408,12 +408,6 @@ def _logits(
     return check_logits(output if output_transform is None else output_transform(output), inputs.shape[0])
 
 
-def _device(model: Callable[[Tensor], Any], images: Tensor) -> torch.device:
-    """The device of the model's first parameter, or that of ``images`` for a model without parameters."""
-    parameter = next(model.parameters(), None) if isinstance(model, nn.Module) else None
-    return images.device if parameter is None else parameter.device
-
-
 def _pair(data: tuple[Tensor, Tensor], name: str) -> tuple[Tensor, Tensor]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"`{name}` must be a pair (images [N, C, H, W], labels [N]), got {type(data).__name__}.")
@@ -455,8 +449,3 @@ def _fill_value(fill: Fill, images: Tensor) -> Union[float, Tensor]:
             raise ValueError(f"`fill` must be 'mean', a number or a per-channel tensor, got {fill!r}.")
         return images.mean(dim=(0, 2, 3))
     return fill
-
-
-def _positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")

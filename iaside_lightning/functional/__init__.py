@@ -1,7 +1,7 @@
 """Pure tensor functions (no Lightning): I-ASIDE (bands, coalitions, Shapley values, scores, engine, spectral SNR),
 boundary search and attributions (BIG), boundary geometry, attribution localization and DiffROAR's unmasking."""
 
-from iaside_lightning.functional.bands import (
+from iaside_lightning.functional.spectral.bands import (
     BandLayout,
     band_edges,
     band_images,
@@ -11,37 +11,37 @@ from iaside_lightning.functional.bands import (
     normalized_radius,
     ring_index,
 )
-from iaside_lightning.functional.boundary_attributions import (
+from iaside_lightning.functional.boundary.attributions import (
     boundary_integrated_gradients,
     boundary_saliency,
     integrated_gradients,
 )
-from iaside_lightning.functional.boundary_geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, boundary_geometry
-from iaside_lightning.functional.boundary_search import PAPER_EPSILONS, BoundarySearchResult, boundary_search, pgd_attack
-from iaside_lightning.functional.coalitions import coalition_matrix, derangement, fill_images
-from iaside_lightning.functional.engine import coalition_values, spectral_shapley, spectral_shapley_statistics
-from iaside_lightning.functional.estimators import estimate_shapley, kernel_shapley, permutation_shapley
+from iaside_lightning.functional.boundary.geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, boundary_geometry
+from iaside_lightning.functional.boundary.search import PAPER_EPSILONS, BoundarySearchResult, boundary_search, pgd_attack
+from iaside_lightning.functional.spectral.coalitions import coalition_matrix, derangement, fill_images
+from iaside_lightning.functional.spectral.engine import coalition_values, spectral_shapley, spectral_shapley_statistics
+from iaside_lightning.functional.spectral.estimators import estimate_shapley, kernel_shapley, permutation_shapley
 from iaside_lightning.functional.gradients import input_gradient
-from iaside_lightning.functional.localization import LocalizationScores, attribution_localization
+from iaside_lightning.functional.sanity.localization import LocalizationScores, attribution_localization
 from iaside_lightning.functional.model_mode import evaluation_mode
-from iaside_lightning.functional.result import SpectralShapleyResult, compute_result
-from iaside_lightning.functional.scores import (
+from iaside_lightning.functional.spectral.result import SpectralShapleyResult, compute_result
+from iaside_lightning.functional.spectral.scores import (
     ScoreErrors,
     score_standard_errors,
     spectral_balance,
     spectral_importance_distribution,
     spectral_robustness_score,
 )
-from iaside_lightning.functional.shapley import (
+from iaside_lightning.functional.spectral.shapley import (
     ShapleyStatistics,
     per_sample_shapley,
     shapley_statistics,
     shapley_weights,
     sum_statistics,
 )
-from iaside_lightning.functional.snr import band_power, spectral_snr
-from iaside_lightning.functional.unmasking import apply_unmasking, random_attributions, unmask, unmasking_masks
-from iaside_lightning.functional.values import sample_values
+from iaside_lightning.functional.spectral.snr import band_power, spectral_snr
+from iaside_lightning.functional.sanity.unmasking import apply_unmasking, random_attributions, unmask, unmasking_masks
+from iaside_lightning.functional.spectral.values import sample_values
 
 __all__ = [
     "BOUNDARY_PRESETS",

@@ -7,9 +7,9 @@ import torch
 from torch import Tensor
 
 from iaside_lightning.functional.model_mode import evaluation_mode
-from iaside_lightning.functional.values import check_logits
+from iaside_lightning.functional.checks import check_images_and_labels, checked_logits
 
-__all__ = ["check_images_and_labels", "checked_logits", "input_gradient"]
+__all__ = ["input_gradient"]
 
 
 def input_gradient(
@@ -35,7 +35,7 @@ def input_gradient(
 
     Raises:
         TypeError: if ``images`` or ``labels`` have the wrong type, or the model output is not a logits tensor.
-        ValueError: if a shape is wrong or a label is out of range.
+        ValueError: if a shape is wrong, the batch is empty, an image is not finite or a label is out of range.
 
     Example:
         >>> linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
@@ -51,24 +51,3 @@ def input_gradient(
         logits = checked_logits(model, inputs, targets, output_transform)
         (grad,) = torch.autograd.grad(logits.gather(1, targets.to(logits.device)[:, None]).sum(), inputs)
     return grad.detach()
-
-
-def checked_logits(
-    model: Callable[[Tensor], Any], inputs: Tensor, labels: Tensor, output_transform: Optional[Callable[[Any], Tensor]]
-) -> Tensor:
-    """The model's ``[N, K]`` logits, checked (clear errors for dicts, wrong shapes, NaN, labels out of range)."""
-    output = model(inputs)
-    logits = check_logits(output if output_transform is None else output_transform(output), inputs.shape[0])
-    if bool(((labels < 0) | (labels >= logits.shape[1])).any()):
-        raise ValueError(f"`labels` must lie in [0, {logits.shape[1] - 1}] (the model has {logits.shape[1]} classes).")
-    return logits
-
-
-def check_images_and_labels(images: Tensor, labels: Tensor) -> None:
-    """Raise a clear error unless ``images`` is a floating ``[N, C, H, W]`` tensor and ``labels`` integer ``[N]``."""
-    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
-        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise TypeError(f"`images` must be a 4-D floating-point tensor [N, C, H, W], got {got}.")
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.shape != images.shape[:1]:
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise TypeError(f"`labels` must be an integer tensor of shape [{images.shape[0]}] (one class per image), got {got}.")

@@ -2,7 +2,7 @@
 
 from torch import Tensor
 
-from iaside_lightning.functional.localization import attribution_localization
+from iaside_lightning.functional.sanity.localization import attribution_localization
 from iaside_lightning.metrics.sample_means import SampleMeans
 
 __all__ = ["AttributionLocalization"]
@@ -12,7 +12,7 @@ class AttributionLocalization(SampleMeans):
     """Localization of attributions against ground-truth masks, averaged over samples and processes.
 
     ``update(attributions, masks)`` scores each sample with
-    :func:`~iaside_lightning.functional.localization.attribution_localization`; ``compute()`` returns the means,
+    :func:`~iaside_lightning.functional.sanity.localization.attribution_localization`; ``compute()`` returns the means,
     standard errors and counts of ``mass_inside`` (share of attribution magnitude in the mask; higher is better),
     ``pointing_game`` (share of samples whose top pixel is in the mask) and ``top_k_outside`` (share of the top
     ``top_k`` pixels outside the mask; lower is better). Samples with an all-zero attribution are left out (their

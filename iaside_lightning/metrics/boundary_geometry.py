@@ -1,6 +1,6 @@
 """``BoundaryGeometry``: distance to the decision boundary and gradient/boundary alignment, over batches."""
 
-from iaside_lightning.functional.boundary_geometry import BoundaryGeometryResult
+from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult
 from iaside_lightning.metrics.sample_means import SampleMeans
 
 __all__ = ["BoundaryGeometry"]
@@ -12,7 +12,7 @@ class BoundaryGeometry(SampleMeans):
     """Decision-boundary geometry accumulated over batches and processes (sum states, exact under DDP).
 
     ``update(geometry)`` takes the per-sample result of
-    :func:`~iaside_lightning.functional.boundary_geometry.boundary_geometry`. ``compute()`` returns means, standard
+    :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry`. ``compute()`` returns means, standard
     errors and counts of ``distance`` (L2 distance to the boundary point), ``cos_gradient_boundary`` (cosine between
     the input gradient and ``x - x'``), ``cos_ig_big`` (cosine between IG and BIG) and ``abs_completeness_error``
     (BIG's integration error), over the samples where a boundary point was found, plus ``accuracy`` (share of
@@ -39,7 +39,7 @@ class BoundaryGeometry(SampleMeans):
         """Add the per-sample geometry of one batch."""
         if not isinstance(geometry, BoundaryGeometryResult):
             raise TypeError(
-                f"`geometry` must be a BoundaryGeometryResult (from iaside_lightning.functional.boundary_geometry), got "
+                f"`geometry` must be a BoundaryGeometryResult (from iaside_lightning.functional.boundary.geometry), got "
                 f"{type(geometry).__name__}."
             )
         search = geometry.search

@@ -8,15 +8,16 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from iaside_lightning.functional.bands import BandEdges, BandShape, band_layout
-from iaside_lightning.functional.bands import band_edges as make_band_edges
-from iaside_lightning.functional.coalitions import FILLS, Fill
-from iaside_lightning.functional.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
-from iaside_lightning.functional.engine_checks import check_chunk_size_and_seed, check_enumerable, check_normalization
-from iaside_lightning.functional.estimators import Estimator, minimum_budget, resolve_estimator
-from iaside_lightning.functional.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
-from iaside_lightning.functional.shapley import ShapleyStatistics
-from iaside_lightning.functional.values import VALUES, Value
+from iaside_lightning.functional.spectral.bands import BandEdges, BandShape, band_layout
+from iaside_lightning.functional.spectral.bands import band_edges as make_band_edges
+from iaside_lightning.functional.spectral.coalitions import FILLS, Fill
+from iaside_lightning.functional.spectral.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
+from iaside_lightning.functional.spectral.engine_checks import check_chunk_size_and_seed, check_enumerable
+from iaside_lightning.functional.checks import check_normalization
+from iaside_lightning.functional.spectral.estimators import Estimator, minimum_budget, resolve_estimator
+from iaside_lightning.functional.spectral.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
+from iaside_lightning.functional.spectral.shapley import ShapleyStatistics
+from iaside_lightning.functional.spectral.values import VALUES, Value
 from iaside_lightning.plotting import plot_frequency_response
 
 __all__ = ["SpectralImportance"]
@@ -31,7 +32,7 @@ class SpectralImportance(Metric):
 
     ``update(model, images, labels)`` evaluates the band coalitions of every image (all ``2^M`` of them, or a sampled
     subset within ``max_coalitions`` for large ``M``) and adds the per-sample Shapley values to fixed-shape sum states; ``compute()`` returns a
-    :class:`~iaside_lightning.functional.result.SpectralShapleyResult`. All states are sums reduced with ``"sum"``,
+    :class:`~iaside_lightning.functional.spectral.result.SpectralShapleyResult`. All states are sums reduced with ``"sum"``,
     so the result after synchronisation is exactly the single-process result however the samples were split across
     processes (including a process that saw none) for ``fill="zero"`` with exact enumeration; the ``"permute"`` and
     ``"noise"`` fills and the samplers depend on the batch and its seed, so they agree for the same batches and seeds.

@@ -4,7 +4,7 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from iaside_lightning.functional.boundary_search import Norm, pgd_attack
+from iaside_lightning.functional.boundary.search import Norm, pgd_attack
 from iaside_lightning.models.small_cnn import SmallCNNClassifier
 
 __all__ = ["AdversarialCNNClassifier"]

@@ -1,0 +1,1 @@
+"""Attribution sanity checks: DiffROAR's unmasking and attribution localization against known signal masks."""
