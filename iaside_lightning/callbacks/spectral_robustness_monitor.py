@@ -16,12 +16,13 @@ from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, mode
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
 from iaside_lightning.functional.spectral.bands import BandEdges, BandShape
-from iaside_lightning.functional.spectral.coalitions import Fill
-from iaside_lightning.functional.spectral.engine import Autocast
+from iaside_lightning.functional.spectral.coalitions import CoalitionFill
 from iaside_lightning.functional.spectral.estimators import Estimator
+from iaside_lightning.functional.spectral.options import Autocast, document_options
 from iaside_lightning.functional.spectral.result import SpectralShapleyResult
 from iaside_lightning.functional.spectral.values import Value
 from iaside_lightning.metrics.spectral_importance import SpectralImportance
+from iaside_lightning.plotting import plot_band_epoch_heatmap, plot_frequency_response, plot_srs_curve
 
 __all__ = ["SpectralRobustnessMonitor"]
 
@@ -40,6 +41,10 @@ _SCALARS = (
 _CURVE_KEYWORDS = ("srs_stderr", "srs_signed_stderr", "balance", "balance_stderr")
 
 
+@document_options(
+    "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "beta", "output_transform",
+    "chunk_size", "estimator", "autocast", "seed",
+)
 class SpectralRobustnessMonitor(FitChecks):
     """Track how much predictive power the model draws from each frequency band, every validation epoch.
 
@@ -59,36 +64,22 @@ class SpectralRobustnessMonitor(FitChecks):
     batch is not modified. The sanity-check pass is skipped.
 
     Args:
-        num_bands: number of frequency bands ``M`` (``2^M`` model evaluations per image).
-        band_shape: ``"square"`` (the paper's) or ``"circle"``.
-        band_edges: ``"rings"`` (the default: every band holds the same number of frequency rings of the image's
-            grid), ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1.
-        fill: what replaces absent bands: ``"permute"`` (the default: the band of another validation image; a
-            one-image last batch takes it from the previous batch), ``"zero"`` or ``"noise"``.
-        value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
-        normalization: per-channel ``(mean, std)`` the inputs were normalised with (bands are cut in pixel space).
-        beta: decay of the band weights of the spectral robustness score.
+        {options}
         every_n_epochs: run on validation epochs whose ``(epoch + 1)`` is a multiple of this.
         max_samples: images analysed per validation epoch over all processes (``None``: all of them); the first
             ones of the epoch are used.
         dataloader_idx: which validation dataloader to analyse.
         batch_keys: ``(image_key, label_key)`` for dict batches (default batches are ``(x, y, ...)`` tuples).
         batch_transform: callable mapping a batch to ``(images, labels)``; overrides ``batch_keys``.
-        output_transform: maps the model output to ``[N, K]`` logits.
         forward_fn: how to call the LightningModule on images when its ``forward`` needs more than them, as
             ``forward_fn(pl_module, images) -> output``, e.g. ``lambda module, x: module(x, task="digits")``;
             ``None``: ``pl_module(images)``.
         log_prefix: prefix of every logged key and figure tag.
         log_figures: log the frequency response, heat map and SRS figures.
-        chunk_size: coalitions per forward pass (default: automatic).
-        estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``, ``"kernel"``
-            or ``"permutation"``.
         max_coalitions: coalitions evaluated per image at most, the cost knob. The default 64 keeps the monitor
             within ~15% of a small model's training time: exact up to ``num_bands=6``, a KernelSHAP estimate above
             (for ``num_bands=8`` its error is a few % of the sampling standard error, and is included in
             ``phi_stderr``). Pass ``2 ** num_bands`` for exact values.
-        autocast: run the coalition forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"``.
-        seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers.
 
     Raises:
         ValueError: for an invalid option (at construction) and for an unreadable batch or model output (at the first
@@ -105,7 +96,7 @@ class SpectralRobustnessMonitor(FitChecks):
         num_bands: int = 8,
         band_shape: BandShape = "square",
         band_edges: BandEdges = "rings",
-        fill: Fill = "permute",
+        fill: CoalitionFill = "permute",
         value: Value = "log_prob",
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         beta: float = 0.75,
@@ -260,8 +251,6 @@ class SpectralRobustnessMonitor(FitChecks):
         Raises:
             RuntimeError: if nothing has been recorded yet.
         """
-        from iaside_lightning.plotting import plot_band_epoch_heatmap, plot_frequency_response, plot_srs_curve
-
         if not self.history:
             raise RuntimeError("SpectralRobustnessMonitor has no history yet: figures exist after a validation epoch.")
         last, epochs = self.history[-1], [r["epoch"] for r in self.history]

@@ -6,28 +6,29 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from iaside_lightning.functional.spectral.bands import BandEdges, BandShape, band_layout
-from iaside_lightning.functional.spectral.bands import band_edges as make_band_edges
-from iaside_lightning.functional.spectral.coalitions import FILLS, Fill
-from iaside_lightning.functional.spectral.engine import AUTOCAST_DTYPES, Autocast, spectral_shapley_statistics
-from iaside_lightning.functional.spectral.engine_checks import check_chunk_size_and_seed, check_enumerable
-from iaside_lightning.functional.checks import check_normalization
-from iaside_lightning.functional.spectral.estimators import Estimator, minimum_budget, resolve_estimator
+from iaside_lightning.functional.spectral.bands import BandEdges, BandShape
+from iaside_lightning.functional.spectral.coalitions import CoalitionFill
+from iaside_lightning.functional.spectral.engine import spectral_shapley_statistics
+from iaside_lightning.functional.spectral.estimators import Estimator
+from iaside_lightning.functional.spectral.options import Autocast, SpectralOptions, document_options
 from iaside_lightning.functional.spectral.result import NO_SAMPLE_MESSAGE, SpectralShapleyResult, compute_result
 from iaside_lightning.functional.spectral.shapley import ShapleyStatistics
-from iaside_lightning.functional.spectral.values import VALUES, Value
+from iaside_lightning.functional.spectral.values import Value
+from iaside_lightning.metrics.spectral_states import CheckedSpectralStates
 from iaside_lightning.plotting import plot_frequency_response
 
 __all__ = ["SpectralImportance"]
 
 Output = Literal["result", "dict"]
 OUTPUTS: tuple[str, ...] = ("result", "dict")
-BATCHES_KEY = "batches_seen"  # the batch counter's key in a state dict, beside the persistent states
 
 
-class SpectralImportance(Metric):
+@document_options(
+    "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "output_transform", "beta",
+    "chunk_size", "max_coalitions", "estimator", "seed", "autocast",
+)
+class SpectralImportance(CheckedSpectralStates):
     """Spectral importance (I-ASIDE Shapley values over frequency bands) of a classifier, accumulated over batches.
 
     ``update(model, images, labels)`` evaluates the band coalitions of every image (all ``2^M`` of them, or a sampled
@@ -44,34 +45,19 @@ class SpectralImportance(Metric):
     with it. A process that only ever saw one image leaves it out, with a warning.
 
     Args:
-        num_bands: number of frequency bands ``M``.
-        band_shape: ``"square"`` or ``"circle"``.
-        band_edges: ``"rings"`` (the default; equal numbers of frequency rings per band, exact on the image's grid),
-            ``"linear"`` (the paper's formula), ``"log"`` or ``M + 1`` normalised radii from 0 to 1. The images of
-            one accumulation (until ``reset()``) must all have the same size.
-        fill: what replaces absent bands: ``"permute"`` (the default), ``"zero"`` or ``"noise"``.
-        value: coalition worth: ``"log_prob"``, ``"prob"`` or ``"correct"``.
-        normalization: per-channel ``(mean, std)`` of the inputs, so bands are cut in pixel space.
-        output_transform: maps the model output to ``[N, K]`` logits.
-        beta: decay of the band weights of the spectral robustness score.
-        chunk_size: coalitions per forward pass (default: automatic). Results do not depend on it unless the model
-            normalises over the batch in eval mode (e.g. BatchNorm with ``track_running_stats=False``, which warns).
-        max_coalitions: coalitions evaluated per image at most: ``"exact"`` refuses ``2^M`` above it, ``"auto"``
-            samples above it.
-        estimator: ``"auto"`` (exact when ``2^M <= max_coalitions``, else KernelSHAP), ``"exact"``,
-            ``"kernel"`` or ``"permutation"``; see docs/estimators.md.
-        seed: base seed of the ``"permute"``/``"noise"`` fills and the samplers; batch ``i`` of process ``r`` uses
-            ``seed + i + 1_000_003 * r``, so that sampling errors of batches are independent.
-        autocast: run the forward passes under ``torch.autocast`` to ``"bfloat16"`` or ``"float16"`` (GPU).
+        {options}
         output: what :meth:`compute` returns: ``"result"`` (a ``SpectralShapleyResult``) or ``"dict"`` (its flat
             ``as_dict()`` of tensors, for wrappers such as ``MetricTracker`` and ``MetricCollection`` that stack or
             flatten dicts of tensors).
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``).
 
+    The images of one accumulation (until ``reset()``) must all have the same size: the bands depend on it.
+
     Raises:
-        ValueError: at construction, if an option is invalid: a malformed ``normalization`` (non-positive std,
-            lengths that differ), a non-integer ``chunk_size`` or ``seed``, or a ``max_coalitions`` budget below the
-            minimum of the estimator that runs.
+        ValueError: at construction, if an option is invalid (validated by
+            :class:`~iaside_lightning.functional.spectral.options.SpectralOptions`, with the functional API's
+            messages): e.g. a malformed ``normalization``, a non-integer ``chunk_size`` or ``seed``, or a
+            ``max_coalitions`` budget below the minimum of the estimator that runs.
 
     Metrics merge (:meth:`merge_state`) and load states (``load_state_dict``) only from metrics with the same
     settings; anything else raises an error naming the setting. With persistent states (``metric.persistent(True)``)
@@ -107,7 +93,7 @@ class SpectralImportance(Metric):
         num_bands: int = 8,
         band_shape: BandShape = "square",
         band_edges: BandEdges = "rings",
-        fill: Fill = "permute",
+        fill: CoalitionFill = "permute",
         value: Value = "log_prob",
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
@@ -124,50 +110,22 @@ class SpectralImportance(Metric):
         if output not in OUTPUTS:
             raise ValueError(f"`output` must be one of {OUTPUTS}, got {output!r}.")
         self.output = output
-        if band_shape not in ("square", "circle"):
-            raise ValueError(f"`band_shape` must be 'square' or 'circle', got {band_shape!r}.")
-        # Validates num_bands and the edges; "rings" depends on the image size and is cut at compute().
-        make_band_edges(num_bands, "linear" if band_edges == "rings" else band_edges)
-        if fill not in FILLS:
-            raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
-        if value not in VALUES:
-            raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
-        if not 0.0 < beta < 1.0:
-            raise ValueError(f"`beta` must lie in (0, 1), got {beta!r}.")
-        self.estimator = resolve_estimator(estimator, num_bands, max_coalitions)
-        if self.estimator == "exact":
-            check_enumerable(num_bands, max_coalitions)
-        minimum = minimum_budget(self.estimator, num_bands)
-        if max_coalitions < minimum:
-            chosen = f"estimator={self.estimator!r}" + (" (from estimator='auto')" if estimator == "auto" else "")
-            raise ValueError(
-                f"{chosen} with num_bands={num_bands} needs "
-                f"`max_coalitions` >= {minimum} coalitions per image, got {max_coalitions}. Raise `max_coalitions` or "
-                "use fewer bands."
-            )
-        if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ValueError(f"`autocast` must be None or one of {AUTOCAST_DTYPES}, got {autocast!r}.")
-        check_chunk_size_and_seed(chunk_size, seed)
-        check_normalization(normalization)
-        self.num_bands = num_bands
-        self.band_shape = band_shape
-        self.band_edges = band_edges
-        self.fill = fill
-        self.beta = beta
-        self.engine_kwargs: dict[str, Any] = {
-            "num_bands": num_bands,
-            "band_shape": band_shape,
-            "band_edges": band_edges,
-            "fill": fill,
-            "value": value,
-            "normalization": normalization,
-            "output_transform": output_transform,
-            "chunk_size": chunk_size,
-            "max_coalitions": max_coalitions,
-            "estimator": self.estimator,
-            "autocast": autocast,
-        }
-        self.seed = seed
+        self.options = SpectralOptions(
+            num_bands=num_bands,
+            band_shape=band_shape,
+            band_edges=band_edges,
+            fill=fill,
+            value=value,
+            normalization=normalization,
+            output_transform=output_transform,
+            beta=beta,
+            chunk_size=chunk_size,
+            max_coalitions=max_coalitions,
+            estimator=estimator,
+            seed=seed,
+            autocast=autocast,
+        )
+        self.estimator = self.options.resolved_estimator
         self._batches = 0
         self._in_forward = False  # forward() resets the states, but not the batch counter, donors or waiting image
         self._donors: Optional[Tensor] = None  # the previous batch's images, for a one-image batch ("permute")
@@ -194,7 +152,7 @@ class SpectralImportance(Metric):
         """
         self._check_size(images)
         donors = None
-        if self.fill == "permute":
+        if self.options.fill == "permute":
             if self._pending is not None:  # a first one-image batch joins this one
                 first_images, first_labels, first_logits = self._pending
                 self._pending = None
@@ -207,11 +165,10 @@ class SpectralImportance(Metric):
                 donors = self._donors
             self._donors = images.detach()
         rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
-        seed = self.seed + self._batches + 1_000_003 * rank
+        seed = self.options.seed + self._batches + 1_000_003 * rank
         self._batches += 1
-        stats = spectral_shapley_statistics(
-            model, images, labels, logits=logits, donors=donors, seed=seed, **self.engine_kwargs
-        )
+        options = self.options.with_seed(seed)
+        stats = spectral_shapley_statistics(model, images, labels, options, logits=logits, donors=donors)
         stats = stats._replace(estimator_cov_sum=stats.estimator_cov_sum if stats.estimator_cov_sum is not None else 0.0)
         # Out of place: validation may run under torch.inference_mode.
         for name, value in zip(ShapleyStatistics._fields, stats):
@@ -251,7 +208,7 @@ class SpectralImportance(Metric):
     def _waits(self, images: Tensor) -> bool:
         """Whether ``images`` is a first one-image batch that ``"permute"`` must keep until a partner comes."""
         alone = isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] == 1
-        return self.fill == "permute" and alone and self._donors is None and self._pending is None
+        return self.options.fill == "permute" and alone and self._donors is None and self._pending is None
 
     def reset(self) -> None:
         """Reset the states, the batch counter that derives per-batch seeds and the ``"permute"`` donors."""
@@ -281,99 +238,8 @@ class SpectralImportance(Metric):
         if float(stats.count) <= 0:
             raise ValueError(NO_SAMPLE_MESSAGE)
         height, width = (int(s) for s in self.image_size)
-        layout = band_layout(height, width, self.num_bands, self.band_shape, self.band_edges)
-        result = compute_result(stats, layout, self.beta)
+        result = compute_result(stats, self.options.layout(height, width), self.options.beta)
         return result.as_dict() if self.output == "dict" else result
-
-    def _settings(self) -> dict[str, Any]:
-        """The settings that shape the states and their meaning; metrics merge only if these agree."""
-        kwargs = self.engine_kwargs
-        normalization = check_normalization(kwargs["normalization"])
-        edges = self.band_edges
-        return {
-            "num_bands": self.num_bands,
-            "fill": self.fill,
-            "value": kwargs["value"],
-            "band_shape": self.band_shape,
-            "band_edges": edges if isinstance(edges, str) else torch.as_tensor(edges, dtype=torch.float64).tolist(),
-            "estimator": self.estimator,
-            "normalization": None if normalization is None else [v.tolist() for v in normalization],
-        }
-
-    def merge_state(self, incoming_state: Union[dict[str, Any], Metric]) -> None:
-        """Add the states of another ``SpectralImportance`` (or a dict of states) to this one's.
-
-        Raises:
-            ValueError: if the other metric has other settings (``num_bands``, ``fill``, ``value``, ``band_shape``,
-                ``band_edges``, ``estimator``, ``normalization``), if a state of the dict has another shape than
-                this metric's, or if the states were accumulated on images of another size.
-        """
-        if isinstance(incoming_state, SpectralImportance):
-            ours, theirs = self._settings(), incoming_state._settings()
-            for name, setting in ours.items():
-                if theirs[name] != setting:
-                    raise ValueError(
-                        f"Cannot merge a SpectralImportance with {name}={theirs[name]!r} into one with "
-                        f"{name}={setting!r}: their states do not add up. Merge only metrics with the same settings."
-                    )
-            states: dict[str, Any] = incoming_state.metric_state
-        elif isinstance(incoming_state, dict):
-            states = incoming_state
-        else:  # torchmetrics' own error for other metrics and types
-            super().merge_state(incoming_state)
-            return
-        self._check_state_shapes(states, "merge")
-        seen = tuple(int(s) for s in self.image_size)
-        other = tuple(int(s) for s in states.get("image_size", self.image_size))
-        if (0, 0) not in (seen, other) and seen != other:
-            raise ValueError(
-                f"Cannot merge states accumulated on {other[0]}x{other[1]} images into ones of {seen[0]}x{seen[1]} "
-                "images: the bands depend on the image size. Use one metric per size."
-            )
-        super().merge_state(states)
-
-    def _check_state_shapes(self, states: dict[str, Any], action: str) -> None:
-        """Raise a clear error if a state of ``states`` has another shape than this metric's (other ``num_bands``)."""
-        for name in self._defaults:
-            if name not in states:
-                continue
-            expected, got = tuple(getattr(self, name).shape), tuple(torch.as_tensor(states[name]).shape)
-            if got != expected:
-                raise ValueError(
-                    f"Cannot {action} state `{name}` of shape {got} into a SpectralImportance with "
-                    f"num_bands={self.num_bands} and estimator={self.estimator!r}, whose `{name}` has shape "
-                    f"{expected}: the state comes from a metric with another `num_bands` (or estimator). Use the same settings."
-                )
-
-    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        """Save the persistent states and, with them, the batch counter that derives the per-batch seeds."""
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        if any(self._persistent.values()):
-            destination[prefix + BATCHES_KEY] = torch.tensor(self._batches, dtype=torch.int64)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        """Check the shapes of saved states (``persistent(True)``) before torchmetrics loads them; restore the
-        batch counter when the state dict has it."""
-        self._check_state_shapes(
-            {name: state_dict[prefix + name] for name in self._defaults if prefix + name in state_dict}, "load"
-        )
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        key = prefix + BATCHES_KEY
-        if key in state_dict:
-            self._batches = int(state_dict[key])
-            if key in unexpected_keys:
-                unexpected_keys.remove(key)
 
     def plot(
         self,
@@ -402,17 +268,6 @@ class SpectralImportance(Metric):
             label = None if len(curves) == 1 else str(i)
             fig, ax = plot_frequency_response(phi, stderr, edges, ax=ax, label=label)
         return fig, ax
-
-    def _refuse_arithmetic(self, *_: Any) -> None:
-        raise TypeError(
-            "SpectralImportance computes a SpectralShapleyResult, not a number, so metrics cannot be added or "
-            "multiplied: pool two metrics' samples with `merge_state`, or combine fields of their results (e.g. "
-            "`a.compute().srs - b.compute().srs`)."
-        )
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse_arithmetic
-
-
 
 def _curve(result: Any) -> Optional[tuple[Tensor, Tensor, Tensor]]:
     """``(phi, stderr, band_edges)`` of a result or of its ``as_dict()``; ``None`` for anything else."""

@@ -10,9 +10,11 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor
 
-__all__ = ["Fill", "coalition_chunks", "coalition_matrix", "derangement", "fill_images"]
+from iaside_lightning.functional.spectral.bands import band_images
 
-Fill = Literal["zero", "permute", "noise"]
+__all__ = ["CoalitionFill", "coalition_chunks", "coalition_matrix", "derangement", "fill_images"]
+
+CoalitionFill = Literal["zero", "permute", "noise"]
 FILLS = ("zero", "permute", "noise")
 
 
@@ -61,7 +63,7 @@ def derangement(batch_size: int, seed: int, num_targets: Optional[int] = None) -
 
 
 def fill_images(
-    bands: Tensor, masks: Tensor, fill: Fill, seed: int = 0, donor_bands: Optional[Tensor] = None
+    bands: Tensor, masks: Tensor, fill: CoalitionFill, seed: int = 0, donor_bands: Optional[Tensor] = None
 ) -> Optional[Tensor]:
     """Band images of the fill that replaces absent bands, or ``None`` for ``fill="zero"``.
 
@@ -85,8 +87,6 @@ def fill_images(
         pool = bands if donor_bands is None else torch.cat([bands, donor_bands.to(bands)], dim=1)
         return pool[:, derangement(pool.shape[1], seed, batch)[:batch].to(bands.device)]
     if fill == "noise":
-        from iaside_lightning.functional.spectral.bands import band_images
-
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(bands.shape[1:], generator=generator, dtype=bands.dtype).to(bands.device)
         noise_bands = band_images(noise, masks)

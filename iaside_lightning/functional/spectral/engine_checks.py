@@ -2,8 +2,10 @@
 functional API and the metric so that both fail with the same message; images, labels, logits and normalization
 go through the checks every sub-system shares (:mod:`iaside_lightning.functional.checks`)."""
 
+import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -69,8 +71,17 @@ def warn_batch_statistics(model: Callable[[Tensor], Any]) -> None:
             "on `chunk_size` and on which images share a batch. Use modules with running statistics "
             "(track_running_stats=True) for results independent of the batching.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_caller_stacklevel(),
         )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package (the user's call)."""
+    package = Path(__file__).resolve().parents[2]
+    frame, level = sys._getframe(1), 1
+    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_donors(donors: Optional[Tensor], images: Tensor, fill: str) -> None:

@@ -12,6 +12,8 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from iaside_lightning.functional.spectral.coalitions import coalition_matrix
+
 __all__ = ["ShapleyStatistics", "per_sample_shapley", "shapley_statistics", "shapley_weights", "sum_statistics"]
 
 
@@ -28,8 +30,6 @@ def shapley_weights(num_bands: int, dtype: torch.dtype = torch.float64) -> Tenso
                 [-0.5000,  0.5000],
                 [ 0.5000,  0.5000]], dtype=torch.float64)
     """
-    from iaside_lightning.functional.spectral.coalitions import coalition_matrix
-
     members = coalition_matrix(num_bands, dtype=torch.int64)
     size = members.sum(dim=1, keepdim=True)
     w = torch.tensor(
