@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from iaside_lightning.corruptions import CORRUPTIONS, SEVERITIES, corrupt, pgd
 from iaside_lightning.functional import (
+    SpectralOptions,
     SpectralShapleyResult,
     band_edges,
     compute_result,
@@ -154,8 +155,8 @@ def _srs(model: nn.Module, pixels: Tensor, labels: Tensor) -> tuple[SpectralShap
     """I-ASIDE result on all images, and the SRS of each half of them (a sampling-noise check at no extra cost)."""
     (mean,), (std,) = MNIST_NORMALIZATION
     # The paper's linear edges: the figures and tables of docs/robustness_zoo.md were computed with them.
-    options = {"num_bands": NUM_BANDS, "band_edges": "linear", "fill": "permute", "normalization": MNIST_NORMALIZATION}
-    halves = [spectral_shapley_statistics(model, (x - mean) / std, y, **options)
+    options = SpectralOptions(NUM_BANDS, band_edges="linear", fill="permute", normalization=MNIST_NORMALIZATION)
+    halves = [spectral_shapley_statistics(model, (x - mean) / std, y, options)
               for x, y in zip(pixels.chunk(2), labels.chunk(2))]
     edges = band_edges(NUM_BANDS, "linear")
     split = tuple(float(compute_result(stats, edges).srs) for stats in halves)

@@ -16,8 +16,9 @@ from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
-from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, Preset, boundary_geometry, geometry_options
-from iaside_lightning.functional.boundary.search import Norm
+from iaside_lightning.functional.attacks import Norm
+from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, run_boundary_geometry
+from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
 from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
 
@@ -72,7 +73,11 @@ class BoundaryMonitor(FitChecks):
         seed: seed of the attacks' random starts.
 
     Raises:
-        ValueError: for an invalid option (at construction) or an unreadable batch (at the first validation batch).
+        ValueError: for an invalid option, at construction (the search and attribution options are validated once,
+            into :class:`~iaside_lightning.functional.boundary.options.BoundaryGeometryOptions`, with the messages
+            of :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry`).
+        TypeError: for a wrongly typed option (at construction) or an unreadable batch (at the first validation
+            batch).
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -106,15 +111,15 @@ class BoundaryMonitor(FitChecks):
         for name, value, low in (("num_probes", num_probes, 1), ("every_n_epochs", every_n_epochs, 1), ("num_images", num_images, 1), ("dataloader_idx", dataloader_idx, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-        geometry_options(preset, epsilons, norm, steps, None, bisection_steps, ig_steps, bounds)  # fail early
+        self.options = BoundaryGeometryOptions.from_preset(
+            preset, epsilons=epsilons, norm=norm, steps=steps, bisection_steps=bisection_steps, ig_steps=ig_steps,
+            bounds=bounds, seed=seed,
+        )
         if batch_transform is not None and not callable(batch_transform):
             raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
         self.num_probes, self.every_n_epochs, self.num_images = num_probes, every_n_epochs, num_images
         self.forward_fn = check_forward_fn(forward_fn)
-        self.geometry_options: dict[str, Any] = {
-            "preset": preset, "epsilons": epsilons, "norm": norm, "steps": steps, "bisection_steps": bisection_steps,
-            "ig_steps": ig_steps, "bounds": bounds, "output_transform": output_transform, "seed": seed,
-        }
+        self.output_transform = output_transform
         self.geometry = BoundaryGeometry()
         self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
         self.unpack = BatchUnpacker(None, batch_keys)
@@ -231,7 +236,8 @@ class BoundaryMonitor(FitChecks):
             images, labels, masks = tuple(None if t is None else t.to(pl_module.device) for t in self.probes)
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            result = boundary_geometry(model_view(pl_module, self.forward_fn), images, labels, **self.geometry_options)
+            model = model_view(pl_module, self.forward_fn)
+            result = run_boundary_geometry(model, images, labels, self.options, output_transform=self.output_transform)
         self.geometry.update(result)
         if masks is not None:
             for name in ATTRIBUTIONS:

@@ -1,6 +1,6 @@
 """L-inf adversarial perturbations of a classifier: FGSM and PGD, computed in pixel space.
 
-Both run :func:`~iaside_lightning.functional.boundary.search.pgd_attack` (the package's one PGD) on the model with
+Both run :func:`~iaside_lightning.functional.attacks.pgd_attack` (the package's one PGD) on the model with
 the normalisation in front of it.
 
 The model may expect normalised inputs: pass the ``normalization=(mean, std)`` it was trained with and give the
@@ -13,8 +13,8 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from iaside_lightning.functional.attacks import check_attack_options, pgd_attack
 from iaside_lightning.functional.checks import check_images_and_labels, parse_normalization
-from iaside_lightning.functional.boundary.search import pgd_attack
 
 __all__ = ["fgsm", "pgd"]
 
@@ -65,10 +65,9 @@ def pgd(
         >>> bool((adv - x).abs().max() <= 0.05 + 1e-6), bool(adv.min() >= 0), bool(adv.max() <= 1)
         (True, True, True)
     """
-    _check(images, labels, epsilon, steps)
+    _check_pixels(images, labels)
+    check_attack_options(epsilon, "linf", steps, step_size)
     step = 2.5 * epsilon / steps if step_size is None else step_size
-    if not step > 0:
-        raise ValueError(f"`step_size` must be positive, got {step_size!r}.")
     norm = parse_normalization(normalization, images)
     attacked = model if norm is None else _Normalized(model, *norm)
     adversarial, _ = pgd_attack(
@@ -126,13 +125,9 @@ def fgsm(
     )
 
 
-def _check(images: Tensor, labels: Tensor, epsilon: float, steps: int) -> None:
+def _check_pixels(images: Tensor, labels: Tensor) -> None:
     check_images_and_labels(images, labels)
-    if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
+    if not bool(((images >= 0) & (images <= 1)).all()):
         raise ValueError(
             "`images` must be pixel-space images in [0, 1]; undo the normalisation and pass it as `normalization`."
         )
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
-        raise ValueError(f"`epsilon` must be a non-negative number (L-inf radius in pixel units), got {epsilon!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be a positive integer, got {steps!r}.")

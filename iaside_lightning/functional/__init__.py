@@ -16,10 +16,18 @@ from iaside_lightning.functional.boundary.attributions import (
     boundary_saliency,
     integrated_gradients,
 )
-from iaside_lightning.functional.boundary.geometry import BOUNDARY_PRESETS, BoundaryGeometryResult, boundary_geometry
-from iaside_lightning.functional.boundary.search import PAPER_EPSILONS, BoundarySearchResult, boundary_search, pgd_attack
+from iaside_lightning.functional.attacks import pgd_attack
+from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, boundary_geometry
+from iaside_lightning.functional.boundary.options import (
+    BOUNDARY_PRESETS,
+    PAPER_EPSILONS,
+    BoundaryGeometryOptions,
+    BoundarySearchOptions,
+)
+from iaside_lightning.functional.boundary.search import BoundarySearchResult, boundary_search
 from iaside_lightning.functional.spectral.coalitions import coalition_matrix, derangement, fill_images
 from iaside_lightning.functional.spectral.engine import coalition_values, spectral_shapley, spectral_shapley_statistics
+from iaside_lightning.functional.spectral.options import SpectralOptions
 from iaside_lightning.functional.spectral.estimators import estimate_shapley, kernel_shapley, permutation_shapley
 from iaside_lightning.functional.gradients import input_gradient
 from iaside_lightning.functional.sanity.localization import LocalizationScores, attribution_localization
@@ -46,12 +54,15 @@ from iaside_lightning.functional.spectral.values import sample_values
 __all__ = [
     "BOUNDARY_PRESETS",
     "BandLayout",
+    "BoundaryGeometryOptions",
     "BoundaryGeometryResult",
+    "BoundarySearchOptions",
     "BoundarySearchResult",
     "LocalizationScores",
     "PAPER_EPSILONS",
     "ScoreErrors",
     "ShapleyStatistics",
+    "SpectralOptions",
     "SpectralShapleyResult",
     "apply_unmasking",
     "attribution_localization",

@@ -6,8 +6,8 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.checks import check_images_and_labels, checked_logits
+from iaside_lightning.functional.model_mode import evaluation_mode
 
 __all__ = ["input_gradient"]
 

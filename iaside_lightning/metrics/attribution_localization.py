@@ -16,7 +16,8 @@ class AttributionLocalization(SampleMeans):
     standard errors and counts of ``mass_inside`` (share of attribution magnitude in the mask; higher is better),
     ``pointing_game`` (share of samples whose top pixel is in the mask) and ``top_k_outside`` (share of the top
     ``top_k`` pixels outside the mask; lower is better). Samples with an all-zero attribution are left out (their
-    count shows). Works with any attribution method: gradients, IG, BIG, ...
+    count shows). Works with any attribution method: gradients, IG, BIG, ...; so ``update`` takes the attribution
+    maps, computed once by the caller, rather than a model (see :class:`~iaside_lightning.metrics.SampleMeans`).
 
     Args:
         top_k: fraction of pixels used by ``top_k_outside``.
@@ -39,7 +40,12 @@ class AttributionLocalization(SampleMeans):
         self.top_k = float(top_k)
 
     def update(self, attributions: Tensor, masks: Tensor) -> None:  # type: ignore[override]
-        """Score ``[N, C, H, W]`` attributions against ``[N, (C|1,) H, W]`` boolean masks."""
+        """Score ``[N, C, H, W]`` attributions against ``[N, (C|1,) H, W]`` boolean masks.
+
+        Raises:
+            TypeError: for attributions that are not a floating-point tensor ``[N, C, H, W]`` or ``[N, H, W]``.
+            ValueError: for masks that are not boolean (or 0/1) tensors of the attributions' pixel size.
+        """
         scores = attribution_localization(attributions, masks, top_k=self.top_k)
         self.add(
             {"mass_inside": scores.mass_inside, "pointing_game": scores.pointing_game, "top_k_outside": scores.top_k_outside}

@@ -19,6 +19,16 @@ class BoundaryGeometry(SampleMeans):
     samples correctly classified) and ``attack_success_rate`` (share of those for which the search found a
     boundary point). Samples without a boundary point are never mixed into the geometry means.
 
+    Why ``update`` takes the search's result rather than ``(model, images, labels)`` like
+    :class:`~iaside_lightning.metrics.SpectralImportance`: the boundary search dominates the cost (up to ~60
+    forward+backward passes per image with the fast preset, ~290 with the paper's), and its per-sample outputs
+    (gradient, IG, BIG, boundary points) feed more than these means:
+    :class:`~iaside_lightning.metrics.AttributionLocalization` scores the three attribution maps and
+    :class:`~iaside_lightning.callbacks.BoundaryMonitor` plots them. A metric running the search itself would hide
+    them or make every consumer run it again. So, like ``AttributionLocalization.update(attributions, masks)``, it
+    takes the functional's per-sample output, checked by type; the options are validated where the search runs
+    (:class:`~iaside_lightning.functional.boundary.options.BoundaryGeometryOptions`).
+
     Example:
         >>> import torch
         >>> from iaside_lightning.functional import boundary_geometry
@@ -36,7 +46,11 @@ class BoundaryGeometry(SampleMeans):
         super().__init__(MEASURES, **kwargs)
 
     def update(self, geometry: BoundaryGeometryResult) -> None:  # type: ignore[override]
-        """Add the per-sample geometry of one batch."""
+        """Add the per-sample geometry of one batch.
+
+        Raises:
+            TypeError: unless ``geometry`` is a :class:`BoundaryGeometryResult`.
+        """
         if not isinstance(geometry, BoundaryGeometryResult):
             raise TypeError(
                 f"`geometry` must be a BoundaryGeometryResult (from iaside_lightning.functional.boundary.geometry), got "

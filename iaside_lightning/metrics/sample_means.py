@@ -18,6 +18,9 @@ class SampleMeans(Metric):
     ``compute()`` returns ``{name: mean, name + "_stderr": standard error of the mean, name + "_count": count}``;
     a measure with no defined value has a NaN mean (its count says why).
 
+    The contract of the subclasses: ``update`` takes the per-sample result of their functional (never a model), checks
+    its type, and adds it through :meth:`add`, which checks that every measure has one value per sample.
+
     Args:
         measures: names of the per-sample measures.
 
@@ -44,9 +47,20 @@ class SampleMeans(Metric):
         self.add(values)
 
     def add(self, values: Mapping[str, Tensor]) -> None:
-        """Add per-sample values to the sums (called by subclasses' ``update``)."""
-        for name in self.measures:
-            column = values[name].detach().to(self.device, torch.float64).flatten()
+        """Add per-sample values to the sums (called by subclasses' ``update``).
+
+        Raises:
+            TypeError: unless ``values`` maps every measure to a tensor.
+            ValueError: unless every measure has the same number of values.
+        """
+        if not isinstance(values, Mapping) or not all(isinstance(values.get(name), Tensor) for name in self.measures):
+            got = sorted(values) if isinstance(values, Mapping) else type(values).__name__
+            raise TypeError(f"`values` must map every measure {list(self.measures)} to a per-sample tensor, got {got}.")
+        columns = {name: values[name].detach().to(self.device, torch.float64).flatten() for name in self.measures}
+        if len({column.numel() for column in columns.values()}) > 1:
+            sizes = {name: column.numel() for name, column in columns.items()}
+            raise ValueError(f"`values` must hold one value per sample for every measure, got sizes {sizes}.")
+        for name, column in columns.items():
             defined = column[~torch.isnan(column)]
             setattr(self, f"{name}_count", getattr(self, f"{name}_count") + defined.numel())
             setattr(self, f"{name}_sum", getattr(self, f"{name}_sum") + defined.sum())

@@ -4,7 +4,7 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from iaside_lightning.functional.boundary.search import Norm, pgd_attack
+from iaside_lightning.functional.attacks import Norm, check_attack_options, check_bounds, pgd_attack
 from iaside_lightning.models.small_cnn import SmallCNNClassifier
 
 __all__ = ["AdversarialCNNClassifier"]
@@ -136,32 +136,17 @@ def _check_options(
     robust_validation: bool,
     seed: int,
 ) -> Optional[tuple[float, float]]:
-    """Validate the attack and loss options; return ``bounds`` as a tuple of two floats (or None)."""
-    if not _is_number(epsilon) or not epsilon > 0:
-        raise ValueError(f"`attack_epsilon` must be a positive number (radius in model-input units), got {epsilon!r}.")
-    if norm not in ("l2", "linf"):
-        raise ValueError(f"`attack_norm` must be 'l2' or 'linf', got {norm!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`attack_steps` must be a positive integer, got {steps!r}.")
-    if step_size is not None and not (_is_number(step_size) and step_size > 0):
-        raise ValueError(
-            f"`attack_step_size` must be a positive number or None (2.5 * epsilon / steps), got {step_size!r}."
-        )
+    """Validate the attack and loss options; return ``bounds`` as a tuple (or None), as saved in the hyperparameters."""
+    check_attack_options(epsilon, norm, steps, step_size, prefix="attack_")
+    if epsilon == 0:
+        raise ValueError("`attack_epsilon` must be positive: an attack of radius 0 trains on the clean images.")
     if bounds is not None:
-        pair = isinstance(bounds, (tuple, list)) and len(bounds) == 2 and all(map(_is_number, bounds))
-        if not (pair and bounds[0] < bounds[1]):
-            raise ValueError(
-                f"`attack_bounds` must be None or a pair (low, high) of numbers with low < high, got {bounds!r}."
-            )
-        bounds = (float(bounds[0]), float(bounds[1]))
-    if not _is_number(clean_weight) or not 0 <= clean_weight <= 1:
+        check_bounds(bounds, name="attack_bounds")
+        bounds = tuple(bounds)
+    if isinstance(clean_weight, bool) or not isinstance(clean_weight, (int, float)) or not 0 <= clean_weight <= 1:
         raise ValueError(f"`clean_weight` must be a number in [0, 1] (weight of the clean loss), got {clean_weight!r}.")
     if not isinstance(robust_validation, bool):
         raise TypeError(f"`robust_validation` must be a bool, got {robust_validation!r}.")
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"`attack_seed` must be an int, got {seed!r}.")
+        raise TypeError(f"`attack_seed` must be an integer, got {seed!r}.")
     return bounds
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -112,6 +112,22 @@ def test_sample_means_accept_any_shape_and_dtype() -> None:
     assert float(result["a"]) == 4.0 and int(result["a_count"]) == 5 and result["a"].dtype == torch.float64
 
 
+@pytest.mark.parametrize(
+    ("values", "error", "match"),
+    [
+        ([1.0, 2.0], TypeError, r"`values` must map every measure \['a', 'b'\] to a per-sample tensor, got list"),
+        ({"a": torch.ones(2)}, TypeError, r"`values` must map every measure .* got \['a'\]"),
+        ({"a": torch.ones(2), "b": [1.0, 2.0]}, TypeError, "`values` must map every measure"),
+        ({"a": torch.ones(2), "b": torch.ones(3)}, ValueError, r"one value per sample .* \{'a': 2, 'b': 3\}"),
+    ],
+)
+def test_sample_means_name_bad_values_and_keep_their_sums(values: object, error: type, match: str) -> None:
+    metric = SampleMeans(["a", "b"])
+    with pytest.raises(error, match=match):
+        metric.update(values)
+    assert all(float(getattr(metric, f"{m}_count")) == 0 for m in ("a", "b"))
+
+
 def test_empty_sample_means_give_nan_with_count_zero() -> None:
     metric = SampleMeans(["a", "b"])
     with pytest.warns(UserWarning, match="before the ``update``"):  # torchmetrics' own warning, no exception

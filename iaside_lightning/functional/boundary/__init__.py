@@ -1,1 +1,1 @@
-"""Boundary attributions: boundary search, gradients and integrated gradients at the boundary (BIG), geometry."""
+"""Boundary attributions: search options, boundary search, integrated gradients at the boundary (BIG), geometry."""

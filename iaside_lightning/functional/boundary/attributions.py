@@ -17,6 +17,7 @@ attributions to about 1e-7 relative precision.
 from collections.abc import Callable
 from typing import Any, Literal, Optional, Union
 
+import numpy as np
 from torch import Tensor
 
 from iaside_lightning.functional.checks import check_images_and_labels, checked_logits
@@ -69,7 +70,7 @@ def integrated_gradients(
         >>> bool(delta.abs().max() < 1e-5)  # exact for a linear model
         True
     """
-    from captum.attr import IntegratedGradients
+    from captum.attr import IntegratedGradients  # deferred: importing Captum takes about a second
 
     try:  # a private Captum module (present up to 0.9 at least): the fallback reproduces its step sizes
         from captum.attr._utils.approximation_methods import approximation_parameters

@@ -8,42 +8,18 @@ distance to the boundary, from one boundary search.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
 
+from iaside_lightning.functional.attacks import Bounds, Norm
 from iaside_lightning.functional.boundary.attributions import integrated_gradients
-from iaside_lightning.functional.boundary.search import (
-    PAPER_EPSILONS,
-    Bounds,
-    BoundarySearchResult,
-    Norm,
-    boundary_search,
-    check_search_options,
-)
+from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset
+from iaside_lightning.functional.boundary.search import BoundarySearchResult, run_boundary_search
 from iaside_lightning.functional.gradients import input_gradient
 
-__all__ = ["BOUNDARY_PRESETS", "BoundaryGeometryResult", "Preset", "boundary_geometry", "cosine_per_sample", "geometry_options"]
-
-Preset = Literal["fast", "paper"]
-
-#: Search and attribution settings. "paper": the authors' defaults (L2 ladder up to 1.1, 40 steps, about 290
-#: forward+backward passes per image at worst). "fast": for tracking during training, L2 epsilons 1, 2, 4, 8 x 8
-#: steps with per-sample early stop, 8 bisection steps and 10 IG steps (at most ~60 passes per image, typically ~35);
-#: its ladder suits standardised inputs of a few hundred to a few thousand values, such as MNIST-sized images. The
-#: fast preset starts PGD at ``x`` itself: a random start adds an isotropic offset of up to ``epsilon`` to
-#: ``x - x'``, which lowers ``cos_gradient_boundary`` the more, the larger the epsilon a sample needs (on BlockMNIST
-#: it hid the alignment of robust models), and adds epoch-to-epoch noise.
-BOUNDARY_PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "epsilons": PAPER_EPSILONS, "norm": "l2", "steps": 40, "random_start": True, "bisection_steps": 0, "ig_steps": 10
-    },
-    "fast": {
-        "epsilons": (1.0, 2.0, 4.0, 8.0), "norm": "l2", "steps": 8, "random_start": False, "bisection_steps": 8,
-        "ig_steps": 10,
-    },
-}
+__all__ = ["BoundaryGeometryResult", "boundary_geometry", "cosine_per_sample", "run_boundary_geometry"]
 
 
 @dataclass
@@ -87,8 +63,9 @@ def boundary_geometry(
 ) -> BoundaryGeometryResult:
     """Search the nearest boundary points, then compute gradients, IG, BIG and the alignment cosines.
 
-    Options left as None come from ``preset`` (:data:`BOUNDARY_PRESETS`). Only correctly classified samples whose
-    search succeeded get a distance and cosines; the others are NaN and counted by ``search.found`` /
+    Options left as None come from ``preset``
+    (:data:`~iaside_lightning.functional.boundary.options.BOUNDARY_PRESETS`). Only correctly classified samples
+    whose search succeeded get a distance and cosines; the others are NaN and counted by ``search.found`` /
     ``search.correct``. The model runs in eval mode (modes restored), parameters' ``.grad`` and the global RNG are
     untouched.
 
@@ -111,7 +88,9 @@ def boundary_geometry(
         A :class:`BoundaryGeometryResult`.
 
     Raises:
-        ValueError: for an unknown preset or an invalid option.
+        TypeError: for wrongly typed images, labels, ``random_start`` or ``seed``.
+        ValueError: for an unknown preset or an invalid option (see
+            :class:`~iaside_lightning.functional.boundary.options.BoundaryGeometryOptions`).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -123,16 +102,37 @@ def boundary_geometry(
         >>> geometry.cos_gradient_boundary.shape, geometry.big.shape
         (torch.Size([6]), torch.Size([6, 1, 4, 4]))
     """
-    options = geometry_options(preset, epsilons, norm, steps, random_start, bisection_steps, ig_steps, bounds)
-    search = boundary_search(
-        model, images, labels, epsilons=options["epsilons"], norm=options["norm"], steps=options["steps"],
-        random_start=options["random_start"], bisection_steps=options["bisection_steps"], bounds=bounds,
-        output_transform=output_transform, seed=seed,
+    options = BoundaryGeometryOptions.from_preset(
+        preset, epsilons=epsilons, norm=norm, steps=steps, random_start=random_start, bisection_steps=bisection_steps,
+        ig_steps=ig_steps, bounds=bounds, seed=seed,
     )
+    return run_boundary_geometry(model, images, labels, options, output_transform=output_transform)
+
+
+def run_boundary_geometry(
+    model: Callable[[Tensor], Any],
+    images: Tensor,
+    labels: Tensor,
+    options: BoundaryGeometryOptions,
+    *,
+    output_transform: Optional[Callable[[Any], Tensor]] = None,
+) -> BoundaryGeometryResult:
+    """:func:`boundary_geometry` with its options already validated in a :class:`BoundaryGeometryOptions`.
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+        >>> x = torch.rand(3, 1, 4, 4)
+        >>> options = BoundaryGeometryOptions.from_preset("fast", ig_steps=4)
+        >>> run_boundary_geometry(model, x, model(x).argmax(1), options).big.shape
+        torch.Size([3, 1, 4, 4])
+    """
+    if not isinstance(options, BoundaryGeometryOptions):
+        raise TypeError(f"`options` must be a BoundaryGeometryOptions, got {type(options).__name__}.")
+    search = run_boundary_search(model, images, labels, options, output_transform=output_transform)
     gradient = input_gradient(model, images, labels, output_transform=output_transform)
-    ig = integrated_gradients(model, images, labels, 0.0, steps=options["ig_steps"], output_transform=output_transform)
+    ig = integrated_gradients(model, images, labels, 0.0, steps=options.ig_steps, output_transform=output_transform)
     big, delta = integrated_gradients(
-        model, images, labels, search.points, steps=options["ig_steps"], output_transform=output_transform,
+        model, images, labels, search.points, steps=options.ig_steps, output_transform=output_transform,
         return_delta=True,
     )
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=images.device)
@@ -145,37 +145,6 @@ def boundary_geometry(
         cos_ig_big=torch.where(search.found, cosine_per_sample(ig, big), nan),
         big_completeness_error=delta.to(torch.float64),
     )
-
-
-def geometry_options(
-    preset: Preset = "fast",
-    epsilons: Optional[Sequence[float]] = None,
-    norm: Optional[Norm] = None,
-    steps: Optional[int] = None,
-    random_start: Optional[bool] = None,
-    bisection_steps: Optional[int] = None,
-    ig_steps: Optional[int] = None,
-    bounds: Optional[Bounds] = None,
-) -> dict[str, Any]:
-    """The preset's options with the given ones (not None) on top, all validated; errors name the argument.
-
-    Example:
-        >>> geometry_options("fast", steps=4)["steps"], geometry_options("paper")["random_start"]
-        (4, True)
-    """
-    if preset not in BOUNDARY_PRESETS:
-        raise ValueError(f"`preset` must be one of {sorted(BOUNDARY_PRESETS)}, got {preset!r}.")
-    given = {
-        "epsilons": epsilons, "norm": norm, "steps": steps, "random_start": random_start, "bisection_steps": bisection_steps,
-        "ig_steps": ig_steps,
-    }
-    options = BOUNDARY_PRESETS[preset] | {k: v for k, v in given.items() if v is not None}
-    check_search_options(options["epsilons"], options["norm"], options["steps"], options["bisection_steps"], bounds)
-    if not isinstance(options["random_start"], bool):
-        raise ValueError(f"`random_start` must be True or False, got {options['random_start']!r}.")
-    if isinstance(options["ig_steps"], bool) or not isinstance(options["ig_steps"], int) or options["ig_steps"] < 2:
-        raise ValueError(f"`ig_steps` must be an integer >= 2 (points on the integration path), got {options['ig_steps']!r}.")
-    return options
 
 
 def cosine_per_sample(a: Tensor, b: Tensor) -> Tensor:
