@@ -26,10 +26,9 @@ import torch
 
 from iaside_lightning import AttributionLocalization
 from iaside_lightning.evaluation import compute_attributions, diffroar, diffroar_proxy
-from iaside_lightning.evaluation.diffroar_result import plot_diffroar
 from iaside_lightning.functional import boundary_geometry
 from iaside_lightning.models import SmallCNNClassifier
-from iaside_lightning.plotting import plot_attribution_grid
+from iaside_lightning.plotting import plot_attribution_grid, plot_diffroar
 
 from _blockmnist_models import add_run_arguments, make_data, pixel_bounds, train, validation_tensors
 

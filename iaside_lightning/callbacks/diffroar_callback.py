@@ -1,6 +1,7 @@
 """``DiffROARCallback``: DiffROAR of the trained model's input gradients at the end of fit, and a per-epoch proxy."""
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Optional
 
 import lightning.pytorch as pl
@@ -13,16 +14,18 @@ from typing_extensions import override
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
-from iaside_lightning.evaluation.diffroar_evaluation import (
-    DEFAULT_LEVELS,
+from iaside_lightning.evaluation.retrained_diffroar import diffroar_with_options
+from iaside_lightning.evaluation.retraining import check_model_factory
+from iaside_lightning.functional.checks import check_positive_int
+from iaside_lightning.functional.sanity.attributions import (
     AttributionMethod,
-    Fill,
+    check_attribution_method,
     compute_attributions,
-    diffroar,
-    diffroar_proxy,
 )
-from iaside_lightning.evaluation.diffroar_result import DiffROARResult
-from iaside_lightning.functional.sanity.unmasking import Per
+from iaside_lightning.functional.sanity.diffroar_proxy import diffroar_proxy_with_options
+from iaside_lightning.functional.sanity.diffroar_result import DiffROARResult
+from iaside_lightning.functional.sanity.options import DEFAULT_LEVELS, DiffROAROptions, check_levels
+from iaside_lightning.functional.sanity.unmasking import MaskFill, Per
 
 __all__ = ["DiffROARCallback"]
 
@@ -49,6 +52,10 @@ class DiffROARCallback(Callback):
     ``<name>_proxy/diff_k<k>`` through the LightningModule and the table ``<name>_proxy.csv`` (one row per epoch). The
     proxy never changes training: eval mode with every module's mode restored, parameters' gradients and BatchNorm
     statistics untouched, the global RNG streams forked. It is computed per process on that process's images.
+
+    The DiffROAR options are checked once, at construction, into :attr:`options` (a
+    :class:`~iaside_lightning.functional.sanity.options.DiffROAROptions`) and :attr:`proxy_options` (the same with
+    ``proxy_levels``).
 
     Args:
         model_factory: returns a fresh, untrained LightningModule of the architecture under test that logs
@@ -78,6 +85,7 @@ class DiffROARCallback(Callback):
         dataloader_idx: the validation dataloader the proxy reads and, without ``test``, the test images come from.
 
     Raises:
+        TypeError: if ``model_factory`` is not callable or an option has the wrong type.
         ValueError: if there is nothing to do (no ``model_factory`` and no proxy) or an option is invalid.
 
     Example:
@@ -94,7 +102,7 @@ class DiffROARCallback(Callback):
         levels: Sequence[float] = DEFAULT_LEVELS,
         repeats: int = 2,
         per: Per = "coordinate",
-        fill: Fill = "mean",
+        fill: MaskFill = "mean",
         metric: str = "val/acc",
         train: Optional[tuple[Tensor, Tensor]] = None,
         test: Optional[tuple[Tensor, Tensor]] = None,
@@ -118,16 +126,14 @@ class DiffROARCallback(Callback):
                 "DiffROARCallback has nothing to do: pass `model_factory` (retrained DiffROAR at fit end) and/or "
                 "`proxy_every_n_epochs` (the per-epoch proxy)."
             )
-        if model_factory is not None and not callable(model_factory):
-            raise TypeError(
-                f"`model_factory` must be a callable returning a fresh LightningModule, got {model_factory!r}."
-            )
+        if model_factory is not None:
+            check_model_factory(model_factory)
+        check_attribution_method(attribution, "attribution")
         for value, argument in ((max_train_samples, "max_train_samples"), (max_test_samples, "max_test_samples"),
                                 (proxy_every_n_epochs, "proxy_every_n_epochs")):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"`{argument}` must be a positive integer or None, got {value!r}.")
-        if isinstance(proxy_max_samples, bool) or not isinstance(proxy_max_samples, int) or proxy_max_samples < 1:
-            raise ValueError(f"`proxy_max_samples` must be a positive integer, got {proxy_max_samples!r}.")
+            if value is not None:
+                check_positive_int(value, argument)
+        check_positive_int(proxy_max_samples, "proxy_max_samples")
         if not isinstance(name, str) or not name:
             raise ValueError(f"`name` must be a non-empty string (table name and figure tag), got {name!r}.")
         check_log_prefix(name, "name")
@@ -136,14 +142,14 @@ class DiffROARCallback(Callback):
         self.dataloader_idx = dataloader_idx
         self.model_factory = model_factory
         self.attribution = attribution
-        self.diffroar_kwargs = {
-            "levels": tuple(levels), "repeats": repeats, "per": per, "fill": fill, "metric": metric,
-            "trainer_kwargs": trainer_kwargs, "batch_size": batch_size, "seed": seed, "progress": progress,
-        }  # fmt: skip
+        self.options = DiffROAROptions(
+            levels=levels, repeats=repeats, per=per, fill=fill, metric=metric, trainer_kwargs=trainer_kwargs,
+            batch_size=batch_size, seed=seed, progress=progress,
+        )  # fmt: skip
+        self.proxy_options = replace(self.options, levels=check_levels(proxy_levels, "proxy_levels"))
         self.train, self.test = train, test
         self.max_train_samples, self.max_test_samples = max_train_samples, max_test_samples
         self.proxy_every_n_epochs = proxy_every_n_epochs
-        self.proxy_levels = tuple(proxy_levels)
         self.proxy_max_samples = proxy_max_samples
         self.unpack = BatchUnpacker(batch_transform, batch_keys)
         self.output_transform = output_transform
@@ -188,17 +194,14 @@ class DiffROARCallback(Callback):
         images = torch.cat([images for images, _ in self._proxy_batches])
         labels = torch.cat([labels for _, labels in self._proxy_batches])
         self._proxy_batches = []
-        kwargs = self.diffroar_kwargs
+        options = self.proxy_options
         attributions = compute_attributions(
-            pl_module, images, labels, self.attribution, batch_size=kwargs["batch_size"], seed=kwargs["seed"],
+            pl_module, images, labels, self.attribution, batch_size=options.batch_size, seed=options.seed,
             output_transform=self.output_transform,
         )  # fmt: skip
-        result = diffroar_proxy(
-            pl_module, images, labels, attributions, levels=self.proxy_levels, per=kwargs["per"], fill=kwargs["fill"],
-            batch_size=kwargs["batch_size"], output_transform=self.output_transform,
-        )  # fmt: skip
+        result = diffroar_proxy_with_options(pl_module, images, labels, attributions, options, self.output_transform)
         row: dict[str, float] = {"epoch": trainer.current_epoch, "step": loggers.logging_step(trainer)}
-        for k, diff in zip(self.proxy_levels, result.diff_mean.tolist()):
+        for k, diff in zip(options.levels, result.diff_mean.tolist()):
             pl_module.log(f"{self.name}_proxy/diff_k{k:g}", diff, on_step=False, on_epoch=True, sync_dist=False)
             row[f"diff_k{k:g}"] = diff
         self.proxy_history = [r for r in self.proxy_history if r["epoch"] != row["epoch"]] + [row]
@@ -213,15 +216,15 @@ class DiffROARCallback(Callback):
         test = self.test or self._gather(
             _nth(trainer.val_dataloaders, self.dataloader_idx), self.max_test_samples, "validation"
         )
-        kwargs = self.diffroar_kwargs
+        options = self.options
         attributions = [
             compute_attributions(
-                pl_module, images, labels, self.attribution, batch_size=kwargs["batch_size"], seed=kwargs["seed"] + i,
+                pl_module, images, labels, self.attribution, batch_size=options.batch_size, seed=options.seed + i,
                 output_transform=self.output_transform,
             )  # fmt: skip
             for i, (images, labels) in enumerate((train, test))
         ]
-        self.result = diffroar(self.model_factory, train, test, *attributions, **kwargs)
+        self.result = diffroar_with_options(self.model_factory, train, test, *attributions, options)
         loggers.log_history(trainer, self.name, self.result.rows())
         fig, _ = self.result.plot()
         loggers.log_figure(trainer, self.name, fig, step=trainer.current_epoch)

@@ -2,7 +2,9 @@
 (a digit and a label-independent null block, with signal masks), synthetic digits and loaders for CIFAR-10 or
 image folders already on disk."""
 
-from iaside_lightning.datasets.block_mnist import BlockMNIST, BlockMNISTDataModule, load_digits, make_block_mnist
+from iaside_lightning.datasets.block_mnist import BlockMNIST, make_block_mnist
+from iaside_lightning.datasets.block_mnist_datamodule import BlockMNISTDataModule
+from iaside_lightning.datasets.block_mnist_digits import load_digits
 from iaside_lightning.datasets.local import CIFAR10_NORMALIZATION, LocalImageDataModule, load_cifar10, load_image_folder
 from iaside_lightning.datasets.mnist5k import MNIST5kDataModule, load_mnist5k
 from iaside_lightning.datasets.planted import PlantedBandDataset, make_planted_band_images

@@ -20,8 +20,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from iaside_lightning.callbacks.diffroar_callback import DiffROARCallback
-from iaside_lightning.evaluation import DiffROARResult, compute_attributions, diffroar, diffroar_proxy, plot_diffroar
+from iaside_lightning.evaluation import DiffROARResult, compute_attributions, diffroar, diffroar_proxy
 from iaside_lightning.functional.sanity.unmasking import apply_unmasking, random_attributions, unmask, unmasking_masks
+from iaside_lightning.plotting import plot_diffroar
 
 pytestmark = [
     pytest.mark.usefixtures("single_thread"),

@@ -1,1 +1,2 @@
-"""Attribution sanity checks: DiffROAR's unmasking and attribution localization against known signal masks."""
+"""Attribution sanity checks: DiffROAR's unmasking, attributions, options, proxy and result, and attribution
+localization against known signal masks."""

@@ -8,6 +8,9 @@ values, as the paper does; ``per="pixel"`` ranks pixels by ``sum_c |attribution|
 Ties are broken deterministically: the top order is by decreasing score, then increasing flat index; the bottom
 order is exactly its reverse. Hence ``keep="bottom"`` at level ``1 - k`` keeps the complement of ``keep="top"`` at
 level ``k`` whenever ``k * d`` is not a half-integer (``round`` rounds halves to even).
+
+DiffROAR's ``fill`` (:data:`MaskFill`) may also be ``"mean"``, the per-channel mean of the images it is resolved
+against (:func:`mask_fill_value`).
 """
 
 from collections.abc import Sequence
@@ -18,11 +21,27 @@ from torch import Tensor
 
 from iaside_lightning.functional.checks import check_images
 
-__all__ = ["apply_unmasking", "random_attributions", "unmask", "unmasking_masks"]
+__all__ = [
+    "FillValue",
+    "Keep",
+    "MaskFill",
+    "Per",
+    "apply_unmasking",
+    "check_attributions",
+    "check_mask_fill",
+    "check_per",
+    "mask_fill_value",
+    "random_attributions",
+    "unmask",
+    "unmasking_masks",
+]
 
 Keep = Literal["top", "bottom"]
 Per = Literal["coordinate", "pixel"]
+#: Value of masked coordinates: a number or one value per channel ``[C]``.
 FillValue = Union[float, Tensor]
+#: DiffROAR's fill: a :data:`FillValue` or ``"mean"``, the per-channel mean of the images.
+MaskFill = Union[Literal["mean"], float, Tensor]
 
 
 def unmasking_masks(attributions: Tensor, fraction: float, *, keep: Keep = "top", per: Per = "coordinate") -> Tensor:
@@ -52,12 +71,11 @@ def unmasking_masks(attributions: Tensor, fraction: float, *, keep: Keep = "top"
         >>> unmasking_masks(scores, 0.5, keep="bottom").int().tolist()
         [[[[1, 0], [0, 1]]]]
     """
-    _check_attributions(attributions)
+    check_attributions(attributions)
     _check_fraction(fraction)
     if keep not in ("top", "bottom"):
         raise ValueError(f"`keep` must be 'top' (largest |attributions|) or 'bottom' (smallest), got {keep!r}.")
-    if per not in ("coordinate", "pixel"):
-        raise ValueError(f"`per` must be 'coordinate' (each C*H*W value) or 'pixel' (whole pixels), got {per!r}.")
+    check_per(per)
     scores = attributions.detach().abs()
     if per == "pixel":
         scores = scores.sum(dim=1, keepdim=True)
@@ -138,11 +156,7 @@ def unmask(
         [[[[-1.0, -1.0], [-1.0, 4.0]]]]
     """
     check_images(images, "images", finite=False)
-    _check_attributions(attributions)
-    if attributions.shape != images.shape:
-        raise ValueError(
-            f"`attributions` must have the shape of `images` {tuple(images.shape)}, got {tuple(attributions.shape)}."
-        )
+    check_attributions(attributions, images)
     return apply_unmasking(images, unmasking_masks(attributions, fraction, keep=keep, per=per), fill)
 
 
@@ -174,28 +188,90 @@ def random_attributions(
     return scores if device is None else scores.to(device)
 
 
+def check_attributions(attributions: Tensor, images: Optional[Tensor] = None, name: str = "attributions") -> None:
+    """Raise a clear error unless ``attributions`` is a finite floating-point ``[N, C, H, W]`` tensor (with the shape
+    of ``images`` when given): attributions that can rank the coordinates.
+
+    Example:
+        >>> check_attributions(torch.zeros(2, 1, 4, 4), torch.zeros(3, 1, 4, 4), "attributions_test")
+        Traceback (most recent call last):
+        ...
+        ValueError: `attributions_test` must have the shape of its images (3, 1, 4, 4), got (2, 1, 4, 4).
+    """
+    check_images(attributions, name)
+    if images is not None and attributions.shape != images.shape:
+        raise ValueError(
+            f"`{name}` must have the shape of its images {tuple(images.shape)}, got {tuple(attributions.shape)}."
+        )
+
+
+def check_per(per: str) -> None:
+    """Raise a clear error unless ``per`` is a ranking unit, ``"coordinate"`` or ``"pixel"``.
+
+    Example:
+        >>> check_per("channel")
+        Traceback (most recent call last):
+        ...
+        ValueError: `per` must be 'coordinate' (each C*H*W value) or 'pixel' (whole pixels), got 'channel'.
+    """
+    if per not in ("coordinate", "pixel"):
+        raise ValueError(f"`per` must be 'coordinate' (each C*H*W value) or 'pixel' (whole pixels), got {per!r}.")
+
+
+def check_mask_fill(fill: MaskFill) -> None:
+    """Raise a clear error unless ``fill`` is ``"mean"``, a number or a per-channel tensor (0-D or 1-D).
+
+    The number of channels is checked against the images when the fill is applied.
+
+    Example:
+        >>> check_mask_fill("median")
+        Traceback (most recent call last):
+        ...
+        ValueError: `fill` must be 'mean', a number or a per-channel tensor [C], got 'median'.
+    """
+    if isinstance(fill, str):
+        if fill != "mean":
+            raise ValueError(f"`fill` must be 'mean', a number or a per-channel tensor [C], got {fill!r}.")
+        return
+    _check_fill_value(fill)
+
+
+def mask_fill_value(fill: MaskFill, images: Tensor) -> FillValue:
+    """The value :func:`apply_unmasking` puts in masked coordinates: ``"mean"`` becomes the per-channel mean of
+    ``images`` ``[C]``; numbers and tensors pass through.
+
+    Example:
+        >>> mask_fill_value("mean", torch.arange(4.0).view(1, 2, 1, 2)).tolist(), mask_fill_value(0.5, torch.zeros(1))
+        ([0.5, 2.5], 0.5)
+    """
+    return images.mean(dim=(0, 2, 3)) if isinstance(fill, str) and fill == "mean" else fill
+
+
+def _check_fill_value(fill: FillValue) -> None:
+    """A number or a 0-D / 1-D tensor (the channel count is checked against the images in :func:`_fill_tensor`)."""
+    if isinstance(fill, Tensor):
+        if fill.ndim > 1:
+            raise ValueError(f"`fill` must be a number or one value per channel [C], got shape {tuple(fill.shape)}.")
+        return
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+        raise TypeError(f"`fill` must be a number or a tensor of one value per channel, got {type(fill).__name__}.")
+
+
 def _fill_tensor(fill: Optional[FillValue], images: Tensor) -> Tensor:
     """``fill`` as a tensor broadcastable to ``images``: a scalar, or ``[1, C, 1, 1]`` for per-channel values."""
     if fill is None:
         return images.new_zeros(())
-    if isinstance(fill, Tensor):
-        value = fill.detach().to(images)
-        if value.ndim == 0:
-            return value
-        if value.ndim == 1 and value.numel() == images.shape[1]:
-            return value.view(1, -1, 1, 1)
+    _check_fill_value(fill)
+    if not isinstance(fill, Tensor):
+        return images.new_tensor(float(fill))
+    value = fill.detach().to(images)
+    if value.ndim == 0:
+        return value
+    if value.numel() != images.shape[1]:
         raise ValueError(
             f"`fill` must be a number or one value per channel [{images.shape[1]}], got shape {tuple(value.shape)}."
         )
-    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
-        raise TypeError(f"`fill` must be a number or a tensor of one value per channel, got {type(fill).__name__}.")
-    return images.new_tensor(float(fill))
-
-
-def _check_attributions(attributions: Tensor) -> None:
-    check_images(attributions, "attributions", finite=False)
-    if not bool(torch.isfinite(attributions).all()):
-        raise ValueError("`attributions` contain NaN or infinite values; they cannot rank the coordinates.")
+    return value.view(1, -1, 1, 1)
 
 
 def _check_fraction(fraction: float) -> None:
