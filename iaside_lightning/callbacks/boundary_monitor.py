@@ -14,8 +14,7 @@ from typing_extensions import override
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
-from iaside_lightning.callbacks.log_prefix import check_log_prefix
-from iaside_lightning.callbacks.score_consumers import FitChecks
+from iaside_lightning.callbacks.epoch_monitor import EpochMonitor
 from iaside_lightning.functional.attacks import Norm
 from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, run_boundary_geometry
 from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset
@@ -28,7 +27,7 @@ ATTRIBUTIONS = ("gradient", "integrated_gradients", "big")
 GEOMETRY_KEYS = ("distance", "attack_success_rate", "accuracy", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error")
 
 
-class BoundaryMonitor(FitChecks):
+class BoundaryMonitor(EpochMonitor):
     """Track how far the decision boundary is and how well gradients point at it, on a fixed probe set.
 
     The first ``num_probes`` validation images (over all processes; the first validation epoch after the sanity
@@ -108,7 +107,8 @@ class BoundaryMonitor(FitChecks):
         num_images: int = 6,
         seed: int = 0,
     ) -> None:
-        for name, value, low in (("num_probes", num_probes, 1), ("every_n_epochs", every_n_epochs, 1), ("num_images", num_images, 1), ("dataloader_idx", dataloader_idx, 0)):
+        super().__init__(every_n_epochs, dataloader_idx, log_prefix)
+        for name, value, low in (("num_probes", num_probes, 1), ("num_images", num_images, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
         self.options = BoundaryGeometryOptions.from_preset(
@@ -117,24 +117,17 @@ class BoundaryMonitor(FitChecks):
         )
         if batch_transform is not None and not callable(batch_transform):
             raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
-        self.num_probes, self.every_n_epochs, self.num_images = num_probes, every_n_epochs, num_images
+        self.num_probes, self.num_images = num_probes, num_images
         self.forward_fn = check_forward_fn(forward_fn)
         self.output_transform = output_transform
         self.geometry = BoundaryGeometry()
         self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
         self.unpack = BatchUnpacker(None, batch_keys)
         self.batch_transform, self.mask_key = batch_transform, mask_key
-        self.dataloader_idx, self.log_images = dataloader_idx, log_images
-        self.log_prefix = check_log_prefix(log_prefix)
-        self.history: list[dict[str, Any]] = []
+        self.log_images = log_images
         self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
         self._collecting: list[tuple[Tensor, Tensor, Optional[Tensor]]] = []
         self._budget = 0
-
-    @property
-    @override
-    def state_key(self) -> str:
-        return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
 
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -171,7 +164,7 @@ class BoundaryMonitor(FitChecks):
             with torch.inference_mode(False):  # plain tensors: the probes later enter autograd
                 self.probes = (torch.cat(parts[0]), torch.cat(parts[1]), None if parts[2][0] is None else torch.cat(parts[2]))
             self._collecting, self._budget = [], 0
-        if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+        if not self._due(trainer):
             return
         if self.probes is None and trainer.world_size == 1:
             rank_zero_warn(f"BoundaryMonitor found no probe image in validation dataloader {self.dataloader_idx}.")
@@ -181,18 +174,9 @@ class BoundaryMonitor(FitChecks):
         scalars = self._compute()  # collectives: every rank calls them
         for name, value in scalars.items():
             pl_module.log(self.log_prefix + name, value, on_step=False, on_epoch=True, sync_dist=False)
-        self.history = [r for r in self.history if r["epoch"] != trainer.current_epoch]
-        self.history.append({"epoch": trainer.current_epoch, "step": loggers.logging_step(trainer)} | scalars)
+        self._record({"epoch": trainer.current_epoch, "step": loggers.logging_step(trainer)} | scalars)
         if trainer.is_global_zero:
             self._log_artifacts(trainer, result)
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(r) for r in self.history]}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(r) for r in state_dict.get("history", [])]
 
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         if self.batch_transform is not None:
@@ -234,8 +218,7 @@ class BoundaryMonitor(FitChecks):
             return None
         with torch.inference_mode(False):
             images, labels, masks = tuple(None if t is None else t.to(pl_module.device) for t in self.probes)
-        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with self._forked_rng(pl_module):
             model = model_view(pl_module, self.forward_fn)
             result = run_boundary_geometry(model, images, labels, self.options, output_transform=self.output_transform)
         self.geometry.update(result)
@@ -265,7 +248,7 @@ class BoundaryMonitor(FitChecks):
     def _log_artifacts(self, trainer: "pl.Trainer", result: Optional[BoundaryGeometryResult]) -> None:
         from iaside_lightning.plotting import plot_attribution_grid
 
-        loggers.log_history(trainer, self.log_prefix.strip("/").replace("/", "_") + "_history", self.history)
+        loggers.log_history(trainer, self._table_name, self.history)
         if not self.log_images or result is None or self.probes is None:
             return
         images, labels, masks = self.probes

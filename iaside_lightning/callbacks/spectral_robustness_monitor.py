@@ -13,8 +13,7 @@ from typing_extensions import override
 from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
-from iaside_lightning.callbacks.log_prefix import check_log_prefix
-from iaside_lightning.callbacks.score_consumers import FitChecks
+from iaside_lightning.callbacks.epoch_monitor import EpochMonitor
 from iaside_lightning.functional.spectral.bands import BandEdges, BandShape
 from iaside_lightning.functional.spectral.coalitions import CoalitionFill
 from iaside_lightning.functional.spectral.estimators import Estimator
@@ -45,7 +44,7 @@ _CURVE_KEYWORDS = ("srs_stderr", "srs_signed_stderr", "balance", "balance_stderr
     "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "beta", "output_transform",
     "chunk_size", "estimator", "autocast", "seed",
 )
-class SpectralRobustnessMonitor(FitChecks):
+class SpectralRobustnessMonitor(EpochMonitor):
     """Track how much predictive power the model draws from each frequency band, every validation epoch.
 
     During validation the callback evaluates the band coalitions (all ``2^M``, or a KernelSHAP sample within
@@ -115,12 +114,9 @@ class SpectralRobustnessMonitor(FitChecks):
         max_coalitions: int = 64,
         seed: int = 0,
     ) -> None:
-        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"`every_n_epochs` must be an integer >= 1, got {every_n_epochs!r}.")
+        super().__init__(every_n_epochs, dataloader_idx, log_prefix)
         if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
             raise ValueError(f"`max_samples` must be a positive integer or None (all samples), got {max_samples!r}.")
-        if not isinstance(dataloader_idx, int) or dataloader_idx < 0:
-            raise ValueError(f"`dataloader_idx` must be a non-negative integer, got {dataloader_idx!r}.")
         self.metric = SpectralImportance(
             num_bands=num_bands,
             band_shape=band_shape,
@@ -138,23 +134,14 @@ class SpectralRobustnessMonitor(FitChecks):
         )
         self.unpack = BatchUnpacker(batch_transform, batch_keys)
         self.forward_fn = check_forward_fn(forward_fn)
-        self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
-        self.dataloader_idx = dataloader_idx
-        self.log_prefix = check_log_prefix(log_prefix)
         self.log_figures = log_figures
-        self.history: list[dict[str, Any]] = []
         self._active = False
         self._budget = 0
 
-    @property
-    @override
-    def state_key(self) -> str:
-        return self._generate_state_key(log_prefix=self.log_prefix, dataloader_idx=self.dataloader_idx)
-
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        self._active = not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        self._active = self._due(trainer)
         if not self._active:
             return
         self.metric.reset()
@@ -176,8 +163,7 @@ class SpectralRobustnessMonitor(FitChecks):
         images, labels = self.unpack(batch)
         take = int(min(self._budget, images.shape[0]))
         self._budget -= take
-        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with self._forked_rng(pl_module):
             model = model_view(pl_module, self.forward_fn)
             self.metric.update(model, images[:take].to(pl_module.device), labels[:take].to(pl_module.device))
 
@@ -192,17 +178,9 @@ class SpectralRobustnessMonitor(FitChecks):
         self._mark_ran()
         result = self.metric.compute()  # a collective: every rank calls it
         self._log_scalars(pl_module, result)
-        self._record(trainer, result)
+        self._record_result(trainer, result)
         if trainer.is_global_zero:
             self._log_artifacts(trainer)
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(record) for record in self.history]}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(record) for record in state_dict.get("history", [])]
 
     def _log_scalars(self, pl_module: "pl.LightningModule", result: SpectralShapleyResult) -> None:
         scalars = {name: getattr(result, name) for name in _SCALARS}
@@ -215,7 +193,7 @@ class SpectralRobustnessMonitor(FitChecks):
             # Already synchronised by the metric: every rank logs the same value.
             pl_module.log(self.log_prefix + name, float(val), on_step=False, on_epoch=True, sync_dist=False)
 
-    def _record(self, trainer: "pl.Trainer", result: SpectralShapleyResult) -> None:
+    def _record_result(self, trainer: "pl.Trainer", result: SpectralShapleyResult) -> None:
         record = {
             "epoch": trainer.current_epoch,
             "step": loggers.logging_step(trainer),
@@ -227,7 +205,7 @@ class SpectralRobustnessMonitor(FitChecks):
             "psi_stderr": result.psi_stderr.tolist(),
             "band_edges": result.band_edges.tolist(),
         }
-        self.history = [r for r in self.history if r["epoch"] != record["epoch"]] + [record]
+        self._record(record)
 
     def _log_artifacts(self, trainer: "pl.Trainer") -> None:
         rows = [
@@ -236,7 +214,7 @@ class SpectralRobustnessMonitor(FitChecks):
             | {f"stderr_band{k}": v for k, v in enumerate(r["stderr"])}
             for r in self.history
         ]
-        loggers.log_history(trainer, self.log_prefix.strip("/").replace("/", "_") + "_history", rows)
+        loggers.log_history(trainer, self._table_name, rows)
         if not self.log_figures:
             return
         for tag, (fig, _) in self.figures().items():

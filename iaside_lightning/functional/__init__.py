@@ -31,6 +31,7 @@ from iaside_lightning.functional.spectral.options import SpectralOptions
 from iaside_lightning.functional.spectral.estimators import estimate_shapley, kernel_shapley, permutation_shapley
 from iaside_lightning.functional.gradients import input_gradient
 from iaside_lightning.functional.sanity.localization import LocalizationScores, attribution_localization
+from iaside_lightning.functional.sanity.options import DiffROAROptions
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.spectral.result import SpectralShapleyResult, compute_result
 from iaside_lightning.functional.spectral.scores import (
@@ -58,6 +59,7 @@ __all__ = [
     "BoundaryGeometryResult",
     "BoundarySearchOptions",
     "BoundarySearchResult",
+    "DiffROAROptions",
     "LocalizationScores",
     "PAPER_EPSILONS",
     "ScoreErrors",
