@@ -6,6 +6,7 @@ integer) is a ``TypeError``; a wrong shape, an empty batch, a non-finite value o
 """
 
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from typing import Any, Optional
 
 import torch
@@ -19,6 +20,7 @@ __all__ = [
     "check_logits",
     "check_normalization",
     "check_positive_int",
+    "check_seed",
     "checked_logits",
     "model_device",
     "parse_normalization",
@@ -203,6 +205,19 @@ def check_positive_int(value: int, name: str) -> None:
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """Raise a ``TypeError`` unless ``seed`` is an integer (any :class:`numbers.Integral`, ``bool`` refused).
+
+    Example:
+        >>> check_seed(None)
+        Traceback (most recent call last):
+        ...
+        TypeError: `seed` must be an integer, got None.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"`{name}` must be an integer, got {seed!r}.")
 
 
 def model_device(model: Callable[[Tensor], Any], images: Tensor) -> torch.device:

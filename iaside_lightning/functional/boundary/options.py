@@ -11,10 +11,10 @@ LightningCLI configs keep flat keyword arguments; each builds the object once an
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Literal, Optional
 
 from iaside_lightning.functional.attacks import Bounds, Norm, check_attack_options, check_bounds
+from iaside_lightning.functional.checks import check_seed
 
 __all__ = ["BOUNDARY_PRESETS", "PAPER_EPSILONS", "BoundaryGeometryOptions", "BoundarySearchOptions", "Preset"]
 
@@ -77,8 +77,7 @@ class BoundarySearchOptions:
             object.__setattr__(self, "bounds", tuple(self.bounds))
         if not isinstance(self.random_start, bool):
             raise TypeError(f"`random_start` must be True or False, got {self.random_start!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral):
-            raise TypeError(f"`seed` must be an integer, got {self.seed!r}.")
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True)

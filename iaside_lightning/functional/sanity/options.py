@@ -8,12 +8,11 @@ flat keyword arguments, for users and for LightningCLI, build one ``DiffROAROpti
 again.
 """
 
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from iaside_lightning.functional.checks import check_positive_int
+from iaside_lightning.functional.checks import check_positive_int, check_seed
 from iaside_lightning.functional.sanity.unmasking import MaskFill, Per, check_mask_fill, check_per
 
 __all__ = ["DEFAULT_LEVELS", "DiffROAROptions", "check_levels"]
@@ -85,8 +84,7 @@ class DiffROAROptions:
             )
         object.__setattr__(self, "trainer_kwargs", dict(self.trainer_kwargs or {}))
         check_positive_int(self.batch_size, "batch_size")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise TypeError(f"`seed` must be an integer, got {self.seed!r}.")
+        check_seed(self.seed)
         object.__setattr__(self, "seed", int(self.seed))
         if not isinstance(self.progress, bool):
             raise TypeError(f"`progress` must be True or False, got {self.progress!r}.")

@@ -13,7 +13,6 @@ from iaside_lightning.functional.spectral.bands import BandEdges, BandShape, ban
 from iaside_lightning.functional.spectral.coalitions import CoalitionFill, coalition_chunks, coalition_matrix, fill_images
 from iaside_lightning.functional.spectral.engine_checks import (
     check_donors,
-    check_enumerable,
     check_inputs,
     warn_batch_statistics,
 )
@@ -233,8 +232,7 @@ def _coalition_values(
     num_bands, value = options.num_bands, options.value
     masks = band_masks(images.shape[-2], images.shape[-1], num_bands, options.band_shape, options.band_edges)
     masks = masks.to(images.device)
-    if coalitions is None:
-        check_enumerable(num_bands, options.max_coalitions)
+    if coalitions is None:  # only with options whose resolved estimator is "exact": enumerable, checked when built
         coalitions = coalition_matrix(num_bands, device=images.device)
     elif coalitions.ndim != 2 or coalitions.shape[1] != num_bands:
         raise ValueError(f"`coalitions` must have shape [N, num_bands={num_bands}], got {tuple(coalitions.shape)}.")
