@@ -102,7 +102,7 @@ def run_one(shape: str, band: int, seed: int, args: argparse.Namespace) -> dict[
                                   band_shape=shape, fill=fill, normalization=((float(mean),), (float(std),)),
                                   seed=seed)  # fmt: skip
         run["phi"][fill], run["stderr"][fill] = result.phi.tolist(), result.stderr.tolist()
-        run["band_edges"] = result.band_edges.tolist()
+        run["band_frequencies"] = result.band_frequencies.tolist()
     run["seconds"] = time.perf_counter() - start
     return run
 
@@ -143,8 +143,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
             recovered = sum(cell["recovered"] for cell in cells[shape][fill].values())
             total = sum(cell["seeds"] for cell in cells[shape][fill].values())
             overall[shape][fill] = {"recovered": recovered, "total": total, "rate": recovered / total}
-    edges = {shape: next(run["band_edges"] for run in runs if run["shape"] == shape) for shape in args.shapes}
-    return {"cells": cells, "overall": overall, "band_edges": edges}
+    edges = {shape: next(run["band_frequencies"] for run in runs if run["shape"] == shape) for shape in args.shapes}
+    return {"cells": cells, "overall": overall, "band_frequencies": edges}
 
 
 def _band_range(edges: list[float], band: int) -> str:
@@ -164,7 +164,7 @@ def write_markdown(summary: dict[str, Any], args: argparse.Namespace, path: Path
              "Cells: seeds with argmax phi = planted band, mean phi[planted] / max |phi[other]| [95% t interval]. "
              "Band-0 share: mean |phi[0]| / sum |phi|. Frequencies in cycles/pixel.", ""]  # fmt: skip
     for shape in args.shapes:
-        edges, cells = summary["band_edges"][shape], summary["cells"][shape]
+        edges, cells = summary["band_frequencies"][shape], summary["cells"][shape]
         rates = ", ".join(f"{fill} {o['recovered']}/{o['total']} ({o['rate']:.0%})"
                           for fill, o in summary["overall"][shape].items())  # fmt: skip
         lines += [f"## {shape} bands", "", f"Overall recovery: {rates}.", "",
@@ -184,7 +184,7 @@ def plot(summary: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
     figure = Figure(figsize=(4.2 * len(FILLS) + 1.2, 4.0 * len(args.shapes)), layout="constrained")
     axes = figure.subplots(len(args.shapes), len(FILLS), squeeze=False)
     for row, shape in enumerate(args.shapes):
-        edges = summary["band_edges"][shape]
+        edges = summary["band_frequencies"][shape]
         labels = [f"{k}: {edges[k]:.2f}-{edges[k + 1]:.2f}" for k in range(NUM_BANDS)]
         for col, fill in enumerate(FILLS):
             phi = np.array([summary["cells"][shape][fill][str(band)]["mean_phi"] for band in args.bands])

@@ -235,9 +235,9 @@ def _responses(results: dict[str, SpectralShapleyResult]) -> Figure:
     fig = Figure(figsize=(13.0, 4.6), dpi=100, layout="constrained")
     left, right = fig.subplots(1, 2)
     for name, result in results.items():
-        plot_frequency_response(result.phi, result.stderr, result.band_edges, ax=left)
+        plot_frequency_response(result.phi, result.stderr, result.band_frequencies, ax=left)
         label = f"{name}: SRS {float(result.srs):.2f}"
-        plot_frequency_response(result.psi, None, result.band_edges, ax=right, label=label)
+        plot_frequency_response(result.psi, None, result.band_frequencies, ax=right, label=label)
     left.set_title("Shapley value of each band, seed 0 (95% intervals)")
     right.set_title("Spectral importance distribution $\\psi$ (what SRS scores)")
     right.set_ylabel("$\\psi$ = (phi - min phi) / sum(phi - min phi)")

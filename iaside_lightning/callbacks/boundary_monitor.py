@@ -1,9 +1,8 @@
 """``BoundaryMonitor``: decision-boundary geometry and boundary attributions (BIG) on a fixed probe set, per epoch."""
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -12,12 +11,12 @@ from torch import Tensor
 from typing_extensions import override
 
 from iaside_lightning import loggers
-from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.callbacks.batch import BatchUnpacker, MaskKey
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.epoch_monitor import EpochMonitor
 from iaside_lightning.functional.attacks import Norm
 from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, run_boundary_geometry
-from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset
+from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset, document_options
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
 from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
 
@@ -27,6 +26,7 @@ ATTRIBUTIONS = ("gradient", "integrated_gradients", "big")
 GEOMETRY_KEYS = ("distance", "attack_success_rate", "accuracy", "cos_gradient_boundary", "cos_ig_big", "abs_completeness_error")
 
 
+@document_options("preset", "epsilons", "norm", "steps", "bisection_steps", "ig_steps", "bounds", "seed")
 class BoundaryMonitor(EpochMonitor):
     """Track how far the decision boundary is and how well gradients point at it, on a fixed probe set.
 
@@ -47,15 +47,7 @@ class BoundaryMonitor(EpochMonitor):
     Args:
         num_probes: images in the probe set (over all processes).
         every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this.
-        preset: ``"fast"`` (4 epsilons x 8 steps with early stop, bisection, 10 IG steps: for training time) or
-            ``"paper"`` (the authors' settings, for offline evaluation); see
-            :data:`~iaside_lightning.functional.boundary.geometry.BOUNDARY_PRESETS`.
-        epsilons: ascending attack radii in model-input units (overrides the preset).
-        norm: ``"l2"`` or ``"linf"`` (overrides the preset).
-        steps: PGD steps per epsilon (overrides the preset).
-        bisection_steps: bisection steps onto the boundary (overrides the preset).
-        ig_steps: integration points of IG and BIG (overrides the preset).
-        bounds: ``(low, high)`` box of valid model inputs for the attack, scalars or per-channel.
+        {options}
         top_k: fraction of pixels used by the ``top_k_outside`` localization score.
         dataloader_idx: which validation dataloader to take probes from.
         batch_keys: ``(image_key, label_key)`` for dict batches.
@@ -69,7 +61,6 @@ class BoundaryMonitor(EpochMonitor):
         log_prefix: prefix of logged keys and figure tags.
         log_images: log the attribution image grid.
         num_images: probe images shown in the grid.
-        seed: seed of the attacks' random starts.
 
     Raises:
         ValueError: for an invalid option, at construction (the search and attribution options are validated once,
@@ -99,7 +90,7 @@ class BoundaryMonitor(EpochMonitor):
         dataloader_idx: int = 0,
         batch_keys: Optional[Sequence[str]] = None,
         batch_transform: Optional[Callable[[Any], tuple[Tensor, ...]]] = None,
-        mask_key: Optional[Union[int, str]] = None,
+        mask_key: Optional[MaskKey] = None,
         output_transform: Optional[Callable[[Any], Tensor]] = None,
         forward_fn: Optional[ForwardFn] = None,
         log_prefix: str = "boundary/",
@@ -115,15 +106,12 @@ class BoundaryMonitor(EpochMonitor):
             preset, epsilons=epsilons, norm=norm, steps=steps, bisection_steps=bisection_steps, ig_steps=ig_steps,
             bounds=bounds, seed=seed,
         )
-        if batch_transform is not None and not callable(batch_transform):
-            raise TypeError(f"`batch_transform` must be callable (batch -> (images, labels[, masks])), got {batch_transform!r}.")
         self.num_probes, self.num_images = num_probes, num_images
         self.forward_fn = check_forward_fn(forward_fn)
         self.output_transform = output_transform
         self.geometry = BoundaryGeometry()
         self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
-        self.unpack = BatchUnpacker(None, batch_keys)
-        self.batch_transform, self.mask_key = batch_transform, mask_key
+        self.unpack = BatchUnpacker(batch_transform, batch_keys, mask_key)
         self.log_images = log_images
         self.probes: Optional[tuple[Tensor, Tensor, Optional[Tensor]]] = None
         self._collecting: list[tuple[Tensor, Tensor, Optional[Tensor]]] = []
@@ -132,7 +120,7 @@ class BoundaryMonitor(EpochMonitor):
     @override
     def on_validation_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self.probes is None and not trainer.sanity_checking:
-            self._budget = math.ceil(self.num_probes / trainer.world_size)
+            self._budget = self._per_process(trainer, self.num_probes)
 
     @override
     def on_validation_batch_end(
@@ -146,8 +134,8 @@ class BoundaryMonitor(EpochMonitor):
     ) -> None:
         if self._budget <= 0 or dataloader_idx != self.dataloader_idx or trainer.sanity_checking:
             return
-        images, labels, masks = self._unpack(batch)
-        take = min(self._budget, images.shape[0])
+        images, labels, masks = self.unpack.with_masks(batch)
+        take = int(min(self._budget, images.shape[0]))
         self._budget -= take
         with torch.inference_mode(False):  # plain tensors: the probes later enter autograd
             self._collecting.append(
@@ -178,36 +166,6 @@ class BoundaryMonitor(EpochMonitor):
         if trainer.is_global_zero:
             self._log_artifacts(trainer, result)
 
-    def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        if self.batch_transform is not None:
-            parts = self.batch_transform(batch)
-            if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3) or not all(isinstance(t, Tensor) for t in parts):
-                raise TypeError("`batch_transform` must return tensors (images, labels) or (images, labels, masks).")
-            images, labels, masks = parts[0], parts[1], parts[2] if len(parts) == 3 else None
-            source = "`batch_transform`"
-        else:
-            images, labels = self.unpack(batch)
-            masks = None if self.mask_key is None else self._select_masks(batch)
-            source = f"`mask_key={self.mask_key!r}`"
-        if masks is not None and (
-            not isinstance(masks, Tensor) or masks.ndim not in (3, 4) or masks.shape[0] != images.shape[0]
-            or masks.shape[-2:] != images.shape[-2:]
-        ):
-            got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
-            raise TypeError(
-                f"{source} must give one mask per image, [N, (C,) H, W] like the images {tuple(images.shape)}, got {got}."
-            )
-        return images, labels, masks
-
-    def _select_masks(self, batch: Any) -> Any:
-        try:
-            return batch[self.mask_key]
-        except (KeyError, IndexError, TypeError) as err:
-            raise TypeError(
-                f"`mask_key={self.mask_key!r}` does not select the masks of a {type(batch).__name__} batch: pass the "
-                "index (tuple batches) or key (dict batches) of the ground-truth masks, or `batch_transform`."
-            ) from err
-
     def _measure(self, pl_module: "pl.LightningModule") -> Optional[BoundaryGeometryResult]:
         self.geometry.reset()
         self.geometry.to(pl_module.device)
@@ -231,7 +189,7 @@ class BoundaryMonitor(EpochMonitor):
         geometry = self.geometry.compute()
         scalars = {key: float(geometry[key]) for key in GEOMETRY_KEYS}
         scalars["distance_stderr"] = float(geometry["distance_stderr"])
-        if self.mask_key is None and self.batch_transform is None:
+        if not self.unpack.reads_masks:
             return scalars  # no process can have masks
         for name, metric in self.localization.items():
             # Every process calls the collective compute (a process without masks or probes contributes zeros);

@@ -1,9 +1,10 @@
-"""``EpochMonitor``: the scaffolding the per-epoch monitors share (schedule, dataloader, key prefix, history, state key,
-forked RNG), so that each monitor file holds only what it measures and logs."""
+"""``EpochMonitor``: the scaffolding the per-epoch monitors share (schedule, dataloader, key prefix, sample budget,
+history, state key, forked RNG), so that each monitor file holds only what it measures and logs."""
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -20,19 +21,35 @@ class EpochMonitor(FitChecks):
 
     It checks and keeps ``every_n_epochs``, ``dataloader_idx`` and ``log_prefix`` (one wording for all monitors),
     says which epochs are due (:meth:`_due`: not the sanity check, ``(epoch + 1)`` a multiple of ``every_n_epochs``),
-    keeps one history record per epoch (:meth:`_record`; saved in checkpoints under the monitor's ``state_key``,
-    made of its class, ``log_prefix`` and ``dataloader_idx``) and measures with the global RNG streams forked
-    (:meth:`_forked_rng`), so that training draws the same random numbers with and without the monitor.
+    splits a sample budget over all processes into each process's share (:meth:`_per_process`), keeps one history
+    record per epoch (:meth:`_record`; saved in checkpoints under the monitor's ``state_key``, made of its class,
+    ``log_prefix`` and ``dataloader_idx``) and measures with the global RNG streams forked (:meth:`_forked_rng`), so
+    that training draws the same random numbers with and without the monitor.
 
     Args:
-        every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this.
+        every_n_epochs: measure on validation epochs whose ``(epoch + 1)`` is a multiple of this; ``None`` (only
+            where the subclass sets ``_schedule_optional``, e.g. a monitor that also works at fit end): never.
         dataloader_idx: which validation dataloader to read.
         log_prefix: prefix of every logged key and figure tag (also names the history table).
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> monitor = EpochMonitor(every_n_epochs=2, dataloader_idx=0, log_prefix="probe/")
+        >>> monitor._table_name, monitor._per_process(Trainer(devices=1, logger=False), 10)
+        ('probe_history', 10)
     """
 
-    def __init__(self, every_n_epochs: int, dataloader_idx: int, log_prefix: str) -> None:
-        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"`every_n_epochs` must be an integer >= 1, got {every_n_epochs!r}.")
+    #: Whether ``every_n_epochs=None`` (no epoch is due) is allowed.
+    _schedule_optional: ClassVar[bool] = False
+    #: Old record keys and their new names: records of older checkpoints are renamed when loaded.
+    _renamed_record_keys: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, every_n_epochs: Optional[int], dataloader_idx: int, log_prefix: str) -> None:
+        if not (every_n_epochs is None and self._schedule_optional) and (
+            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
+        ):
+            allowed = " or None (never)" if self._schedule_optional else ""
+            raise ValueError(f"`every_n_epochs` must be an integer >= 1{allowed}, got {every_n_epochs!r}.")
         if isinstance(dataloader_idx, bool) or not isinstance(dataloader_idx, int) or dataloader_idx < 0:
             raise ValueError(f"`dataloader_idx` must be an integer >= 0, got {dataloader_idx!r}.")
         self.every_n_epochs = every_n_epochs
@@ -51,11 +68,28 @@ class EpochMonitor(FitChecks):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(record) for record in state_dict.get("history", [])]
+        renamed = self._renamed_record_keys
+        self.history = [{renamed.get(k, k): v for k, v in record.items()} for record in state_dict.get("history", [])]
+
+    @override
+    def on_fit_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.every_n_epochs is not None:  # without a schedule no key is logged per epoch
+            super().on_fit_start(trainer, pl_module)
+
+    @override
+    def on_fit_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.every_n_epochs is not None:  # without a schedule there is nothing to miss
+            super().on_fit_end(trainer, pl_module)
 
     def _due(self, trainer: "pl.Trainer") -> bool:
         """Whether this validation epoch is one the monitor measures."""
-        return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        n = self.every_n_epochs
+        return n is not None and not trainer.sanity_checking and (trainer.current_epoch + 1) % n == 0
+
+    @staticmethod
+    def _per_process(trainer: "pl.Trainer", total: Optional[int]) -> float:
+        """This process's share of ``total`` samples over all processes (``None``: no limit, ``inf``)."""
+        return math.inf if total is None else math.ceil(total / trainer.world_size)
 
     def _record(self, record: dict[str, Any]) -> None:
         """Add this epoch's record (``record["epoch"]``), replacing one of the same epoch (e.g. after a resume)."""
@@ -64,7 +98,11 @@ class EpochMonitor(FitChecks):
     @property
     def _table_name(self) -> str:
         """Name of the history table: the prefix with ``/`` as ``_`` (``"spectral/"`` -> ``"spectral_history"``)."""
-        return self.log_prefix.strip("/").replace("/", "_") + "_history"
+        return self._table("history")
+
+    def _table(self, name: str) -> str:
+        """Name of a table under the prefix: the prefix with ``/`` as ``_``, then ``_<name>``."""
+        return self.log_prefix.strip("/").replace("/", "_") + "_" + name
 
     @staticmethod
     @contextmanager

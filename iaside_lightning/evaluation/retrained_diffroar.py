@@ -31,12 +31,18 @@ from iaside_lightning.evaluation.retraining import (
 )
 from iaside_lightning.functional.checks import check_images, check_labels
 from iaside_lightning.functional.sanity.diffroar_result import DiffROARResult
-from iaside_lightning.functional.sanity.options import DEFAULT_LEVELS, DiffROAROptions
+from iaside_lightning.functional.sanity.options import (
+    DEFAULT_LEVELS,
+    DIFFROAR_OPTION_DOCS,
+    DiffROAROptions,
+    document_options,
+)
 from iaside_lightning.functional.sanity.unmasking import MaskFill, Per, check_attributions, mask_fill_value, unmask
 
 __all__ = ["diffroar", "diffroar_with_options"]
 
 
+@document_options(*DIFFROAR_OPTION_DOCS)
 def diffroar(
     model_factory: Callable[[], pl.LightningModule],
     train: tuple[Tensor, Tensor],
@@ -73,18 +79,7 @@ def diffroar(
         test: test ``(images, labels)``; the validation data of every fit.
         attributions_train: attributions of the training images, shape of the training images.
         attributions_test: attributions of the test images.
-        levels: increasing fractions unmasked ``k`` in ``[0, 1]``.
-        repeats: fits per level and side (the std over them is reported).
-        per: rank ``"coordinate"`` values (the paper's) or whole ``"pixel"`` s.
-        fill: value of masked coordinates: ``"mean"`` (per-channel mean of the training images), a number or a
-            per-channel tensor ``[C]``.
-        metric: key of the accuracy the models log at each validation epoch; ``PredPower`` is its best value.
-        trainer_kwargs: :class:`~lightning.pytorch.Trainer` arguments over the defaults ``accelerator="cpu",
-            devices=1, max_epochs=10, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, num_sanity_val_steps=0``; ``callbacks`` (a list) are added to every fit.
-        batch_size: batch size of the training and test dataloaders.
-        seed: base seed of the fits.
-        progress: print a line per fit.
+        {options}
 
     Returns:
         A :class:`~iaside_lightning.functional.sanity.diffroar_result.DiffROARResult` with ``retrained=True``.

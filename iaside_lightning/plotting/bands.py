@@ -23,7 +23,7 @@ def checked_band_edges(band_edges: Optional[ArrayLike], num_bands: int) -> np.nd
     if edges[0] < 0 or edges[-1] > 0.5 or not bool(np.all(np.diff(edges) > 0)):
         raise ValueError(
             "`band_edges` must increase strictly within [0, 0.5] cycles per pixel (use "
-            f"`SpectralShapleyResult.band_edges`, not the normalised radius), got {edges.tolist()}."
+            f"`SpectralShapleyResult.band_frequencies`, not the normalised radius), got {edges.tolist()}."
         )
     return edges
 

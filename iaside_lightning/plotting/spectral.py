@@ -4,7 +4,7 @@ Every function draws with the object-oriented :class:`matplotlib.figure.Figure` 
 state, so nothing leaks and no GUI backend is needed), accepts ``ax=None`` and returns ``(fig, ax)`` like
 torchmetrics' ``Metric.plot``. A new figure is 6 x 4 inches at 100 dpi with fixed margins sized for its labels (a
 constrained layout tripled the rendering time, which matters for figures logged every epoch). Frequencies are
-in cycles per pixel: band edges run from 0 to 0.5 (``SpectralShapleyResult.band_edges``); without them, ``M``
+in cycles per pixel: band edges run from 0 to 0.5 (``SpectralShapleyResult.band_frequencies``); without them, ``M``
 equal-width bands are assumed. The caller owns the figure; close it with ``matplotlib.pyplot.close(fig)`` only if
 it was registered with pyplot, otherwise simply drop the reference.
 """
@@ -49,7 +49,8 @@ def plot_frequency_response(
     Args:
         phi: Shapley value per band, shape ``[M]``, lowest band first.
         stderr: standard error per band ``[M]``; bars span ``phi +- 1.96 * stderr`` (NaN entries get no bar).
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``).
         ax: axes to draw into; a new figure is made when ``None``.
         label: legend entry of this curve; a legend is drawn when given.
         title: axes title.
@@ -99,7 +100,8 @@ def plot_band_epoch_heatmap(
     Args:
         phi_history: Shapley values ``[E, M]``, one row per evaluation, lowest band first.
         epochs: epoch of each row ``[E]``.
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``).
         ax: axes to draw into; a new figure is made when ``None``.
         title: axes title.
         unit: unit of ``phi`` for the colour bar label.
@@ -229,7 +231,8 @@ def plot_spectral_snr(
 
     Args:
         snr_db_by_name: SNR in dB per band ``[M]`` for each perturbation name, lowest band first.
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5.
+        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``).
         ax: axes to draw into; a new figure is made when ``None``.
         title: axes title.
 

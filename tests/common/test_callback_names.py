@@ -10,7 +10,7 @@ from iaside_lightning.callbacks.diffroar_callback import _nth
 MAKERS: dict[str, Callable[[str], Any]] = {
     "spectral": lambda prefix: SpectralRobustnessMonitor(log_prefix=prefix),
     "boundary": lambda prefix: BoundaryMonitor(log_prefix=prefix),
-    "diffroar": lambda prefix: DiffROARCallback(proxy_every_n_epochs=1, name=prefix),
+    "diffroar": lambda prefix: DiffROARCallback(every_n_epochs=1, log_prefix=prefix),
 }
 
 
@@ -27,8 +27,8 @@ def test_usable_prefixes_are_kept(kind: str) -> None:
 
 
 def test_two_diffroar_callbacks_get_their_own_state_keys() -> None:
-    first, second = DiffROARCallback(proxy_every_n_epochs=1), DiffROARCallback(proxy_every_n_epochs=1, name="other")
-    third = DiffROARCallback(proxy_every_n_epochs=1, dataloader_idx=1)
+    first, second = DiffROARCallback(every_n_epochs=1), DiffROARCallback(every_n_epochs=1, log_prefix="other/")
+    third = DiffROARCallback(every_n_epochs=1, dataloader_idx=1)
     assert len({first.state_key, second.state_key, third.state_key}) == 3
 
 
@@ -39,4 +39,4 @@ def test_diffroar_dataloader_index_is_checked_against_the_trainers_loaders() -> 
     with pytest.raises(ValueError, match="single validation dataloader"):
         _nth("only", 1)
     with pytest.raises(ValueError, match="`dataloader_idx`"):
-        DiffROARCallback(proxy_every_n_epochs=1, dataloader_idx=-1)
+        DiffROARCallback(every_n_epochs=1, dataloader_idx=-1)

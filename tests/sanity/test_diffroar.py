@@ -378,26 +378,26 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_callback_logs_diffroar_table_figure_and_proxy(tmp_path: Path) -> None:
     callback = DiffROARCallback(Logistic, levels=(K_SIGNAL, 1.0), repeats=1, trainer_kwargs=FIT, batch_size=64,
-                                progress=False, proxy_every_n_epochs=1, proxy_levels=(K_SIGNAL, 0.5))  # fmt: skip
+                                progress=False, every_n_epochs=1, proxy_levels=(K_SIGNAL, 0.5))  # fmt: skip
     trainer = _trainer(tmp_path, [callback], logger=CSVLogger(tmp_path), log_every_n_steps=1)
     trainer.fit(Logistic(), *_loaders())
     log_dir = Path(trainer.logger.log_dir)
-    rows = _read_csv(log_dir / "diffroar.csv")
+    rows = _read_csv(log_dir / "diffroar_retrained.csv")
     assert [list(row) for row in rows] == [["k", "top", "bottom", "diff", "std"]] * 2
     assert float(rows[0]["k"]) == pytest.approx(K_SIGNAL)
     # The trained model's input gradients are largest on the signal pixels, so its top-k carries the label.
     assert float(rows[0]["diff"]) > 0.2 and float(rows[1]["diff"]) == 0.0
     assert callback.result is not None and float(rows[0]["top"]) == float(callback.result.top[0, 0])
-    assert (log_dir / "figures" / "diffroar" / "epoch_0003.png").is_file()
-    proxy = _read_csv(log_dir / "diffroar_proxy.csv")
+    assert (log_dir / "figures" / "diffroar" / "retrained" / "epoch_0003.png").is_file()
+    proxy = _read_csv(log_dir / "diffroar_history.csv")
     assert [row["epoch"] for row in proxy] == ["0", "1", "2"]
-    metrics = [row for row in _read_csv(log_dir / "metrics.csv") if row.get("diffroar_proxy/diff_k0.125")]
-    assert [float(row["diffroar_proxy/diff_k0.125"]) for row in metrics] == [float(row["diff_k0.125"]) for row in proxy]
+    metrics = [row for row in _read_csv(log_dir / "metrics.csv") if row.get("diffroar/proxy/diff_k0.125")]
+    assert [float(row["diffroar/proxy/diff_k0.125"]) for row in metrics] == [float(row["diff_k0.125"]) for row in proxy]
 
 
 def test_callback_proxy_does_not_change_training(tmp_path: Path) -> None:
     weights = []
-    for callbacks in ([], [DiffROARCallback(proxy_every_n_epochs=1, proxy_max_samples=100)]):
+    for callbacks in ([], [DiffROARCallback(every_n_epochs=1, max_samples=100)]):
         seed_everything(0, verbose=False)
         model = Logistic()
         _trainer(tmp_path, callbacks, max_epochs=2).fit(model, *_loaders())  # shuffled by the global RNG
@@ -408,5 +408,5 @@ def test_callback_proxy_does_not_change_training(tmp_path: Path) -> None:
 def test_callback_needs_something_to_do() -> None:
     with pytest.raises(ValueError, match="`model_factory`"):
         DiffROARCallback()
-    with pytest.raises(ValueError, match="`proxy_every_n_epochs`"):
-        DiffROARCallback(Logistic, proxy_every_n_epochs=0)
+    with pytest.raises(ValueError, match="`every_n_epochs`"):
+        DiffROARCallback(Logistic, every_n_epochs=0)

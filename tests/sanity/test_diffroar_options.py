@@ -79,16 +79,16 @@ def test_public_functions_check_their_options_before_any_work() -> None:
 
 
 def test_callback_builds_its_options_once_at_construction() -> None:
-    callback = DiffROARCallback(proxy_every_n_epochs=1, levels=[0.2, 0.4], proxy_levels=[0.1], fill=0.0, batch_size=32)
+    callback = DiffROARCallback(every_n_epochs=1, levels=[0.2, 0.4], proxy_levels=[0.1], fill=0.0, batch_size=32)
     assert isinstance(callback.options, DiffROAROptions) and callback.options.levels == (0.2, 0.4)
     assert callback.proxy_options.levels == (0.1,)
     assert callback.proxy_options.fill == 0.0 and callback.proxy_options.batch_size == 32
     with pytest.raises(ValueError, match="`proxy_levels`"):
-        DiffROARCallback(proxy_every_n_epochs=1, proxy_levels=(0.5, 0.1))
+        DiffROARCallback(every_n_epochs=1, proxy_levels=(0.5, 0.1))
     with pytest.raises(ValueError, match="`fill`"):
-        DiffROARCallback(proxy_every_n_epochs=1, fill="median")
+        DiffROARCallback(every_n_epochs=1, fill="median")
     with pytest.raises(ValueError, match="`attribution`"):
-        DiffROARCallback(proxy_every_n_epochs=1, attribution="saliency")  # type: ignore[arg-type]
+        DiffROARCallback(every_n_epochs=1, attribution="saliency")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="`model_factory`"):
         DiffROARCallback("SmallCNNClassifier")  # type: ignore[arg-type]
 
@@ -98,7 +98,7 @@ def test_callback_options_parse_and_are_documented_as_lightning_cli_sees_them() 
     parser = ArgumentParser()
     parser.add_class_arguments(DiffROARCallback, "callback")
     config = parser.parse_args(
-        ["--callback.proxy_every_n_epochs=1", "--callback.levels=[0.1, 0.5]", "--callback.fill=0.0",
+        ["--callback.every_n_epochs=1", "--callback.levels=[0.1, 0.5]", "--callback.fill=0.0",
          "--callback.per=pixel"]
     )  # fmt: skip
     callback = parser.instantiate_classes(config).callback
@@ -106,7 +106,7 @@ def test_callback_options_parse_and_are_documented_as_lightning_cli_sees_them() 
     text = io.StringIO()
     parser.print_help(text)
     for option in ("levels", "repeats", "per", "fill", "metric", "trainer_kwargs", "batch_size", "seed", "progress",
-                   "proxy_levels", "proxy_every_n_epochs", "proxy_max_samples"):  # fmt: skip
+                   "proxy_levels", "every_n_epochs", "max_samples", "log_prefix"):  # fmt: skip
         assert f"--callback.{option} " in text.getvalue()
     assert "fractions unmasked" in text.getvalue()
 

@@ -150,7 +150,7 @@ def test_compute_result_gives_mean_and_standard_error():
     assert float(result.v_empty) == pytest.approx(float(table[:, 0].mean()))
     assert float(result.v_full) == pytest.approx(float(table[:, -1].mean()))
     assert result.num_samples == batch and result.num_bands == num_bands
-    torch.testing.assert_close(result.band_edges, torch.tensor([0, 1 / 6, 1 / 3, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(result.band_frequencies, torch.tensor([0, 1 / 6, 1 / 3, 0.5], dtype=torch.float64))
     torch.testing.assert_close(result.band_centers, torch.tensor([1 / 12, 0.25, 5 / 12], dtype=torch.float64))
     torch.testing.assert_close(result.psi, spectral_importance_distribution(result.phi)[0])
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from iaside_lightning.functional.attacks import Bounds, Norm
 from iaside_lightning.functional.boundary.attributions import integrated_gradients
-from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset
+from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset, document_options
 from iaside_lightning.functional.boundary.search import BoundarySearchResult, run_boundary_search
 from iaside_lightning.functional.gradients import input_gradient
 
@@ -45,6 +45,9 @@ class BoundaryGeometryResult:
     big_completeness_error: Tensor
 
 
+@document_options(
+    "preset", "epsilons", "norm", "steps", "bisection_steps", "ig_steps", "random_start", "bounds", "seed"
+)
 def boundary_geometry(
     model: Callable[[Tensor], Any],
     images: Tensor,
@@ -63,26 +66,16 @@ def boundary_geometry(
 ) -> BoundaryGeometryResult:
     """Search the nearest boundary points, then compute gradients, IG, BIG and the alignment cosines.
 
-    Options left as None come from ``preset``
-    (:data:`~iaside_lightning.functional.boundary.options.BOUNDARY_PRESETS`). Only correctly classified samples
-    whose search succeeded get a distance and cosines; the others are NaN and counted by ``search.found`` /
-    ``search.correct``. The model runs in eval mode (modes restored), parameters' ``.grad`` and the global RNG are
-    untouched.
+    Only correctly classified samples whose search succeeded get a distance and cosines; the others are NaN and
+    counted by ``search.found`` / ``search.correct``. The model runs in eval mode (modes restored), parameters'
+    ``.grad`` and the global RNG are untouched.
 
     Args:
         model: classifier mapping ``[N, C, H, W]`` inputs to ``[N, K]`` logits.
         images: model inputs ``[N, C, H, W]``.
         labels: true classes ``[N]``.
-        preset: ``"fast"`` (training-time tracking) or ``"paper"`` (the authors' settings).
-        epsilons: ascending attack radii (input units).
-        norm: ``"l2"`` or ``"linf"``.
-        steps: PGD steps per epsilon.
-        bisection_steps: bisection steps onto the boundary.
-        ig_steps: integration points of IG and BIG.
-        random_start: start each PGD run from a random point of the ball (default: the preset's).
-        bounds: ``(low, high)`` box of valid inputs.
+        {options}
         output_transform: maps the model output to logits.
-        seed: seed of the random starts.
 
     Returns:
         A :class:`BoundaryGeometryResult`.

@@ -5,7 +5,9 @@ needs; :class:`BoundaryGeometryOptions` adds the integration steps of
 :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry`. Both validate in ``__post_init__``, so an
 instance is always valid: :func:`dataclasses.replace` (and :meth:`BoundaryGeometryOptions.from_preset`) validate the
 changed copy again. The public functions, the :class:`~iaside_lightning.callbacks.BoundaryMonitor` callback and
-LightningCLI configs keep flat keyword arguments; each builds the object once and hands it down.
+LightningCLI configs keep flat keyword arguments; each builds the object once and hands it down. Each option is
+documented once, in :data:`BOUNDARY_OPTION_DOCS`; :data:`document_options` writes those lines into the entry points'
+docstrings.
 """
 
 import dataclasses
@@ -15,28 +17,57 @@ from typing import Literal, Optional
 
 from iaside_lightning.functional.attacks import Bounds, Norm, check_attack_options, check_bounds
 from iaside_lightning.functional.checks import check_seed
+from iaside_lightning.functional.option_docs import option_documenter
 
-__all__ = ["BOUNDARY_PRESETS", "PAPER_EPSILONS", "BoundaryGeometryOptions", "BoundarySearchOptions", "Preset"]
+__all__ = [
+    "BOUNDARY_OPTION_DOCS",
+    "BOUNDARY_PRESETS",
+    "PAPER_EPSILONS",
+    "BoundaryGeometryOptions",
+    "BoundarySearchOptions",
+    "Preset",
+    "SEARCH_OPTIONS",
+    "document_options",
+]
 
 #: The authors' L2 epsilon ladder (in the model's input space).
 PAPER_EPSILONS: tuple[float, ...] = (36 / 255, 64 / 255, 0.3, 0.5, 0.7, 0.9, 1.1)
 
 Preset = Literal["fast", "paper"]
 
+#: One description per boundary option, the only one: entry points take theirs through :data:`document_options`.
+BOUNDARY_OPTION_DOCS: dict[str, str] = {
+    "preset": (
+        "``\"fast\"`` (4 L2 epsilons x 8 steps with early stop, bisection, 10 IG steps: for training time) or "
+        "``\"paper\"`` (the authors' settings, for offline evaluation); see :data:`~iaside_lightning.functional."
+        "boundary.options.BOUNDARY_PRESETS`. The search and IG options left ``None`` take the preset's value."
+    ),
+    "epsilons": "ascending attack radii in model-input units (a list is kept as a tuple of floats).",
+    "norm": "``\"l2\"`` or ``\"linf\"``.",
+    "steps": "PGD steps per epsilon.",
+    "step_size_factor": "PGD step length as a multiple of ``epsilon / steps``.",
+    "random_start": "start each PGD run from a random point of the ball.",
+    "bisection_steps": "bisection steps onto the boundary (0: none; each costs one forward pass).",
+    "bounds": "``(low, high)`` box of valid model inputs, scalars or per-channel sequences; ``None``: no box.",
+    "seed": "seed of the attacks' random starts (each epsilon gets its own stream).",
+    "ig_steps": "integration points of IG and BIG, ``>= 2``.",
+}
 
+#: ``@document_options(*names)`` writes the :data:`BOUNDARY_OPTION_DOCS` entries of ``names`` into a docstring's
+#: ``{options}`` line (see :func:`~iaside_lightning.functional.option_docs.option_documenter`).
+document_options = option_documenter(BOUNDARY_OPTION_DOCS)
+
+#: The options of a boundary search (the fields of :class:`BoundarySearchOptions`).
+SEARCH_OPTIONS = ("epsilons", "norm", "steps", "step_size_factor", "random_start", "bisection_steps", "bounds", "seed")
+
+
+@document_options(*SEARCH_OPTIONS)
 @dataclass(frozen=True)
 class BoundarySearchOptions:
     """Validated options of a boundary search; the defaults are the paper's preset.
 
     Attributes:
-        epsilons: ascending attack radii in input units (a list is stored as a tuple of floats).
-        norm: ``"l2"`` or ``"linf"``.
-        steps: PGD steps per epsilon.
-        step_size_factor: PGD step length as a multiple of ``epsilon / steps``.
-        random_start: start each PGD run from a random point of the ball.
-        bisection_steps: bisection steps onto the boundary (0: none; each costs one forward pass).
-        bounds: ``(low, high)`` box of valid inputs, scalars or per-channel sequences; None: no box.
-        seed: seed of the random starts (each epsilon gets its own stream).
+        {options}
 
     Raises:
         ValueError: naming the first invalid option and what to pass instead.
@@ -80,12 +111,13 @@ class BoundarySearchOptions:
         check_seed(self.seed)
 
 
+@document_options("ig_steps")
 @dataclass(frozen=True)
 class BoundaryGeometryOptions(BoundarySearchOptions):
     """:class:`BoundarySearchOptions` plus the integration points of IG and BIG.
 
     Attributes:
-        ig_steps: integration points of IG and BIG, ``>= 2``.
+        {options}
 
     Example:
         >>> options = BoundaryGeometryOptions.from_preset("fast", steps=4)

@@ -19,7 +19,12 @@ import torch
 from torch import Tensor
 
 from iaside_lightning.functional.attacks import Bounds, Norm, pgd_attack
-from iaside_lightning.functional.boundary.options import PAPER_EPSILONS, BoundarySearchOptions
+from iaside_lightning.functional.boundary.options import (
+    PAPER_EPSILONS,
+    SEARCH_OPTIONS,
+    BoundarySearchOptions,
+    document_options,
+)
 from iaside_lightning.functional.checks import check_images_and_labels, checked_logits
 from iaside_lightning.functional.model_mode import evaluation_mode
 
@@ -50,6 +55,7 @@ class BoundarySearchResult:
         return float(self.found.sum() / self.correct.sum()) if bool(self.correct.any()) else float("nan")
 
 
+@document_options(*SEARCH_OPTIONS)
 def boundary_search(
     model: Callable[[Tensor], Any],
     images: Tensor,
@@ -81,15 +87,8 @@ def boundary_search(
         model: classifier mapping ``[N, C, H, W]`` inputs to ``[N, K]`` logits.
         images: model inputs ``[N, C, H, W]``.
         labels: true classes ``[N]``.
-        epsilons: ascending radii, in input units.
-        norm: ``"l2"`` or ``"linf"``.
-        steps: PGD steps per epsilon.
-        step_size_factor: step length as a multiple of ``epsilon / steps``.
-        random_start: start each PGD run from a random point of the ball.
-        bisection_steps: bisection steps onto the boundary (0: none; each costs one forward pass).
-        bounds: ``(low, high)`` box of valid inputs, scalars or per-channel sequences.
+        {options}
         output_transform: maps the model output to logits.
-        seed: seed of the random starts (each epsilon gets its own stream).
 
     Returns:
         A :class:`BoundarySearchResult`.

@@ -10,12 +10,13 @@ from torch import Tensor
 from iaside_lightning.functional.checks import check_images_and_labels, checked_logits, model_device
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.sanity.diffroar_result import DiffROARResult
-from iaside_lightning.functional.sanity.options import DEFAULT_LEVELS, DiffROAROptions
+from iaside_lightning.functional.sanity.options import DEFAULT_LEVELS, DiffROAROptions, document_options
 from iaside_lightning.functional.sanity.unmasking import MaskFill, Per, check_attributions, mask_fill_value, unmask
 
 __all__ = ["diffroar_proxy", "diffroar_proxy_with_options"]
 
 
+@document_options("levels", "per", "fill", "batch_size")
 def diffroar_proxy(
     model: Callable[[Tensor], Any],
     images: Tensor,
@@ -42,10 +43,7 @@ def diffroar_proxy(
         images: images ``[N, C, H, W]`` as the model sees them.
         labels: true classes ``[N]``.
         attributions: attributions of ``images``, same shape.
-        levels: increasing fractions unmasked ``k`` in ``[0, 1]``.
-        per: ``"coordinate"`` or ``"pixel"`` ranking.
-        fill: ``"mean"`` (per-channel mean of ``images``), a number or a per-channel tensor ``[C]``.
-        batch_size: images per forward pass.
+        {options}
         output_transform: maps the model output to logits.
 
     Returns:

@@ -5,7 +5,8 @@ The public entry points (:func:`~iaside_lightning.evaluation.diffroar`,
 flat keyword arguments, for users and for LightningCLI, build one ``DiffROAROptions`` from them and pass it on to
 :func:`~iaside_lightning.evaluation.retrained_diffroar.diffroar_with_options` and
 :func:`~iaside_lightning.functional.sanity.diffroar_proxy.diffroar_proxy_with_options`, which do not check them
-again.
+again. Each option is documented once, in :data:`DIFFROAR_OPTION_DOCS`; :data:`document_options` writes those lines
+into the entry points' docstrings.
 """
 
 from collections.abc import Mapping, Sequence
@@ -13,14 +14,43 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from iaside_lightning.functional.checks import check_positive_int, check_seed
+from iaside_lightning.functional.option_docs import option_documenter
 from iaside_lightning.functional.sanity.unmasking import MaskFill, Per, check_mask_fill, check_per
 
-__all__ = ["DEFAULT_LEVELS", "DiffROAROptions", "check_levels"]
+__all__ = ["DEFAULT_LEVELS", "DIFFROAR_OPTION_DOCS", "DiffROAROptions", "check_levels", "document_options"]
 
 #: Fractions unmasked ``k`` by default: coarser than the paper's ``{0.05, 0.1, 0.2, ..., 1.0}``, to save fits.
 DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
+#: One description per DiffROAR option, the only one: entry points take theirs through :data:`document_options`.
+DIFFROAR_OPTION_DOCS: dict[str, str] = {
+    "levels": "strictly increasing fractions unmasked ``k`` in ``[0, 1]`` (any sequence; kept as a tuple of floats).",
+    "repeats": "fits per level and side (the std over them is reported).",
+    "per": "rank ``\"coordinate\"`` values (the paper's) or whole ``\"pixel\"`` s.",
+    "fill": (
+        "value of masked coordinates: ``\"mean\"`` (per-channel mean of the training images; of the evaluated "
+        "images for the proxy), a number or a per-channel tensor ``[C]``."
+    ),
+    "metric": (
+        "key of the accuracy the retrained models log at each validation epoch; ``PredPower`` is its best value."
+    ),
+    "trainer_kwargs": (
+        ":class:`~lightning.pytorch.Trainer` arguments of the retraining fits over "
+        ":data:`~iaside_lightning.evaluation.retraining.TRAINER_DEFAULTS` (CPU, one device, 10 epochs, no logger, "
+        "checkpoint, progress bar or sanity check); ``callbacks`` (a list) are added to every fit. Kept as a copy; "
+        "``None``: the defaults."
+    ),
+    "batch_size": "batch size of the retraining's dataloaders, of the proxy's forward passes and of the attributions.",
+    "seed": "base seed of the fits (run ``r`` uses ``seed + r``) and of random attributions.",
+    "progress": "print a line per retraining fit.",
+}
 
+#: ``@document_options(*names)`` writes the :data:`DIFFROAR_OPTION_DOCS` entries of ``names`` into a docstring's
+#: ``{options}`` line (see :func:`~iaside_lightning.functional.option_docs.option_documenter`).
+document_options = option_documenter(DIFFROAR_OPTION_DOCS)
+
+
+@document_options(*DIFFROAR_OPTION_DOCS)
 @dataclass(frozen=True, eq=False)
 class DiffROAROptions:
     """How DiffROAR unmasks, retrains and reports, checked at construction (frozen: build a new one to change it).
@@ -28,19 +58,7 @@ class DiffROAROptions:
     The proxy reads ``levels``, ``per``, ``fill`` and ``batch_size`` only.
 
     Attributes:
-        levels: strictly increasing fractions unmasked ``k`` in ``[0, 1]`` (any sequence; stored as floats).
-        repeats: fits per level and side (the std over them is reported).
-        per: rank ``"coordinate"`` values (the paper's) or whole ``"pixel"`` s.
-        fill: value of masked coordinates: ``"mean"`` (per-channel mean of the training images; of the evaluated
-            images for the proxy), a number or a per-channel tensor ``[C]``.
-        metric: key of the accuracy the retrained models log at each validation epoch; ``PredPower`` is its best
-            value.
-        trainer_kwargs: :class:`~lightning.pytorch.Trainer` arguments over the retraining defaults
-            (:data:`~iaside_lightning.evaluation.retraining.TRAINER_DEFAULTS`); ``callbacks`` (a list) are added to
-            every fit. Stored as a copy; ``None`` gives ``{}``.
-        batch_size: batch size of the dataloaders, the proxy's forward passes and the attributions.
-        seed: base seed of the fits (run ``r`` uses ``seed + r``) and of random attributions.
-        progress: print a line per fit.
+        {options}
 
     Raises:
         TypeError: if ``metric``, ``trainer_kwargs``, ``seed`` or ``progress`` has the wrong type, or ``fill`` is
