@@ -1,28 +1,33 @@
-"""Speed of the engine's ``coalition_values`` against bare forward passes and the naive per-coalition algorithm.
+"""Speed of the engine's ``coalition_values`` against the user's best: the same coalition images run by hand.
 
-For each configuration (model, image size, batch ``B``) and ``M`` bands it times, interleaved (A B C A B C ...):
+For each configuration (model, image size ``S``, call size ``B`` images, ``M`` bands) it measures, in one run:
 
-- the engine on all ``2^M`` coalitions (like for like), and with the full coalition's logits reused (``2^M - 1``);
-- bare forward passes over the same ``2^M * B`` images at the same forward batch (``chunk_size * B`` images,
-  inputs prepared beforehand in the model's memory layout, under ``torch.inference_mode``);
-- the naive algorithm of :mod:`naive` (one FFT round trip per coalition, same forward batch);
-- on the CPU with a ``channels_last`` model: bare forward passes of an NCHW model on NCHW inputs (the layout
-  speed-up) and the engine with its chunks converted to ``channels_last`` before the model (a possible engine change).
+- **the limit**: the fastest way a user could run the same ``2^M * B`` coalition images (prepared beforehand)
+  through the same, unchanged model (contiguous weights, eval, ``torch.inference_mode``): the minimum over the
+  input layout (contiguous or ``channels_last``) and the forward batch (a sweep, default 1 to 256 images), found by
+  timing each candidate on a slice of the images, then timed on all of them;
+- **the engine**: ``coalition_values`` with its defaults (its forward plan probed on the first call and cached, as
+  in a monitor's later epochs); its first call, probe included, is timed apart on a fresh cache;
+- **the textbook implementation** (``--textbook``, default at 224 px): for each coalition, filter the batch with the
+  coalition's FFT mask and run the model at the user's batch (``B`` images per forward, as given), see
+  :mod:`naive`.
 
-It prints each variant's CPU, system and wall time (median, minimum, spread), the ratios ``engine / bare forward``
-(target <= 1.05) and ``naive / engine`` (target >= 2.5 at 224 px) by medians and by minima (judged on CPU time on the
-CPU, wall time on CUDA), and where the engine's time goes beyond the forward passes (FFT, coalition matrix products,
-value computation; ``--profile`` adds torch.profiler's costliest operators).
+Variants are interleaved (A B C A B C ...) after one warm-up round; it prints CPU and wall-clock medians (judged on
+CPU time on the CPU, wall time on CUDA), the ratios ``engine / limit`` (target <= 1.05) and ``textbook / engine``
+(target >= 5 at 224 px), and with ``--profile`` the engine's own cost: one call with a model that does no work.
 
 Usage::
 
-    python benchmarks/bench_engine.py            # full run (CPU: about 3 minutes on 2 cores, 3 repeats)
-    python benchmarks/bench_engine.py --quick    # M = 4, one repeat, 1 thread: under a minute
-    python benchmarks/bench_engine.py --forward-sweep 16 32 64 128 256   # bare forward speed vs forward batch
+    python benchmarks/bench_engine.py --threads 1               # the CPU grid below, about 12 minutes on 2 cores
+    python benchmarks/bench_engine.py --quick                   # tiny settings, a few seconds
+    python benchmarks/bench_engine.py --configs mobilenet_v3_small:224:10:6 --repeats 5 --profile
+    python benchmarks/bench_engine.py --autocast bfloat16       # on CUDA: bf16 forward passes for both sides
 """
 
 import argparse
+import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Optional
 
@@ -30,258 +35,231 @@ import torch
 from torch import Tensor, nn
 
 from _common import ENGINE_OPTIONS, NUM_CLASSES, Clock, machine_description, make_model, pick_device, ratio_line
-from _common import summarize
-from _common import time_interleaved, timing_table
+from _common import Timings, synchronize, time_interleaved, timing_table
 from iaside_lightning.functional import band_images, band_masks, coalition_matrix, coalition_values
-from iaside_lightning.functional.spectral.coalitions import coalition_chunks
-from iaside_lightning.functional.checks import check_logits
-from iaside_lightning.functional.spectral.values import sample_values
+from iaside_lightning.functional.spectral.coalitions import CoalitionImages
+from iaside_lightning.functional.spectral.forward_plan import clear_forward_plans
 from naive import naive_coalition_values
 
-__all__ = [
-    "ChannelsLastInput",
-    "Config",
-    "main",
-    "op_profile_lines",
-    "parse_config",
-    "profile_lines",
-    "run_config",
-    "sweep_lines",
-]
-
-#: Images per forward pass of the engine's default chunking (``chunk_size = 256 // B``).
-DEFAULT_FORWARD_IMAGES = 256
+__all__ = ["Config", "Limit", "Measurement", "find_limit", "main", "parse_config", "run_config"]
 
 
 class Config(NamedTuple):
-    """One benchmarked setting: a torchvision model name, the square image size and the batch size ``B``."""
+    """One benchmarked setting: a torchvision model, the square image size, the call size ``B`` and ``M`` bands."""
 
     model: str
     size: int
     batch: int
+    num_bands: int
 
 
-#: Batches chosen so that one engine run takes a few seconds on the 2-core CPU / a fraction of a second on a GPU.
-CPU_CONFIGS = (Config("resnet18", 32, 2), Config("mobilenet_v3_small", 224, 1))
-GPU_CONFIGS = (Config("resnet18", 32, 32), Config("mobilenet_v3_small", 224, 8))
+class Limit(NamedTuple):
+    """The user's best way to run the images: input layout and forward batch."""
+
+    channels_last: bool
+    batch_size: int
 
 
-class ChannelsLastInput(nn.Module):
-    """Wraps a model and hands it its input in ``channels_last`` layout (what the engine could do itself).
-
-    Example:
-        >>> ChannelsLastInput(nn.Identity())(torch.zeros(1, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
-        True
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.model(images.contiguous(memory_format=torch.channels_last))
+#: The CPU grid (cut where the 2-core CPU cannot afford it: B = 128 only at 32 px and M = 6, resnet18 at 224 px only
+#: up to B = 10), and the GPU grid.
+CPU_CONFIGS = (
+    *(Config("resnet18", 32, b, 8) for b in (1, 10, 40)),
+    Config("resnet18", 32, 128, 6),
+    *(Config("mobilenet_v3_small", 224, b, 6) for b in (1, 10, 40)),
+    *(Config("mobilenet_v3_small", 224, b, 8) for b in (1, 10)),
+    *(Config("resnet18", 224, b, 6) for b in (1, 10)),
+    Config("resnet18", 224, 1, 8),
+)
+GPU_CONFIGS = tuple(Config(m, s, b, 8) for m, s in (("resnet18", 32), ("resnet50", 224)) for b in (1, 10, 40, 128))
+SWEEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 def parse_config(text: str) -> Config:
-    """``"model:size:batch"`` to a :class:`Config`.
+    """``"model:size:batch:bands"`` to a :class:`Config`.
 
     Example:
-        >>> parse_config("resnet18:32:2")
-        Config(model='resnet18', size=32, batch=2)
+        >>> parse_config("resnet18:32:10:8")
+        Config(model='resnet18', size=32, batch=10, num_bands=8)
     """
     parts = text.split(":")
-    if len(parts) != 3 or parts[0] not in NUM_CLASSES or not (parts[1].isdigit() and parts[2].isdigit()):
+    if len(parts) != 4 or parts[0] not in NUM_CLASSES or not all(p.isdigit() for p in parts[1:]):
         raise argparse.ArgumentTypeError(
-            f"A configuration is 'model:size:batch' with model in {sorted(NUM_CLASSES)}, e.g. 'resnet18:32:2'; "
-            f"got {text!r}."
+            f"A configuration is 'model:size:batch:bands' with model in {sorted(NUM_CLASSES)}, e.g. "
+            f"'resnet18:32:10:8'; got {text!r}."
         )
-    return Config(parts[0], int(parts[1]), int(parts[2]))
+    return Config(parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
+
+
+def coalition_images(images: Tensor, num_bands: int) -> Tensor:
+    """All ``2^M * B`` coalition images of the benchmarked options (zero fill, linear edges), image-major, contiguous."""
+    masks = band_masks(images.shape[-2], images.shape[-1], num_bands, edges=ENGINE_OPTIONS["band_edges"])
+    stream = CoalitionImages(band_images(images, masks.to(images.device)), None, coalition_matrix(num_bands))
+    return stream.take(0, stream.total).clone()
+
+
+def run_forward(model: nn.Module, images: Tensor, batch_size: int, autocast: Optional[torch.dtype]) -> None:
+    """The user's loop: forward passes of ``batch_size`` images under inference mode (and autocast)."""
+    with torch.inference_mode(), torch.autocast(images.device.type, dtype=autocast, enabled=autocast is not None):
+        for start in range(0, images.shape[0], batch_size):
+            model(images[start : start + batch_size])
+
+
+def find_limit(
+    model: nn.Module, images: Tensor, sizes: Sequence[int], autocast: Optional[torch.dtype] = None
+) -> tuple[Limit, list[str]]:
+    """The fastest layout and forward batch for these images, each candidate timed on a slice of them.
+
+    A candidate runs once untimed (first calls of a shape set up kernels), then on ``max(2 * size, 128)`` images (or
+    all of them, if fewer) twice; its cost is the best of the two per image (CPU time on the CPU, wall on CUDA).
+
+    Example:
+        >>> model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.LazyLinear(2)).eval()
+        >>> limit, lines = find_limit(model, torch.rand(8, 3, 6, 6), sizes=(2, 4))
+        >>> limit.batch_size in (2, 4), len(lines)
+        (True, 3)
+    """
+    device = images.device
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    layouts = {False: images.contiguous(), True: images.contiguous(memory_format=torch.channels_last)}
+    costs: dict[Limit, float] = {}
+    for channels_last, prepared in layouts.items():
+        for size in (s for s in sizes if s <= images.shape[0]):
+            part = prepared[: max(2 * size, min(128, prepared.shape[0]))]
+            run_forward(model, part[:size], size, autocast)
+            seconds = []
+            for _ in range(2):
+                synchronize(device)
+                begin = clock()
+                run_forward(model, part, size, autocast)
+                synchronize(device)
+                seconds.append((clock() - begin) / part.shape[0])
+            costs[Limit(channels_last, size)] = min(seconds)
+    best = min(costs, key=costs.__getitem__)
+    lines = [
+        f"  limit sweep, {'channels_last' if layout else 'contiguous':>13s}: "
+        + "  ".join(f"{c.batch_size}: {1000 * t:.2f}" for c, t in costs.items() if c.channels_last == layout)
+        + " ms/image"
+        for layout in layouts
+    ]
+    chosen = f"  limit: {'channels_last' if best.channels_last else 'contiguous'} inputs, {best.batch_size} images per forward"
+    return best, [*lines, chosen]
+
+
+class Measurement(NamedTuple):
+    """The report lines of one configuration and the timings behind them."""
+
+    lines: list[str]
+    engine: Timings
+    limit: Timings
+    images: int  #: coalition images per engine call
 
 
 def run_config(
     config: Config,
-    num_bands: int,
     repeats: int,
     device: torch.device,
-    memory_format: torch.memory_format,
-    forward_images: int = DEFAULT_FORWARD_IMAGES,
-    op_profile: bool = False,
-) -> list[str]:
-    """Time every variant of one configuration and return the report lines (timings, ratios, profile)."""
-    model = make_model(config.model, device, memory_format)
+    sizes: Sequence[int] = SWEEP,
+    textbook: Optional[bool] = None,
+    profile: bool = False,
+    autocast: Optional[str] = None,
+) -> Measurement:
+    """Time the engine, the limit and (optionally) the textbook implementation of one configuration."""
+    model = make_model(config.model, device)
     generator = torch.Generator().manual_seed(1)
     images = torch.rand(config.batch, 3, config.size, config.size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES[config.model], (config.batch,), generator=generator).to(device)
-    num_coalitions = 2**num_bands
-    chunk = max(1, min(num_coalitions, forward_images // config.batch))
-    with torch.inference_mode():
-        logits = model(images.contiguous(memory_format=memory_format))
-        bands = band_images(images, band_masks(config.size, config.size, num_bands, edges="linear").to(device))
-        members = coalition_matrix(num_bands, device=device)
-        prepared = [c.contiguous(memory_format=memory_format) for _, c in coalition_chunks(bands, None, members, chunk)]
+    dtype = None if autocast is None else getattr(torch, autocast)
+    options = {**ENGINE_OPTIONS, "num_bands": config.num_bands, "autocast": autocast}
+    prepared = coalition_images(images, config.num_bands)
+    total = prepared.shape[0]
+    limit, lines = find_limit(model, prepared, sizes, dtype)
+    limit_images = prepared.contiguous(memory_format=torch.channels_last) if limit.channels_last else prepared
 
-    def engine(wrapped: nn.Module = model, reuse: Optional[Tensor] = None) -> Tensor:
-        return coalition_values(
-            wrapped, images, labels, num_bands=num_bands, chunk_size=chunk, logits=reuse, **ENGINE_OPTIONS
-        )
+    def engine() -> Tensor:
+        return coalition_values(model, images, labels, **options)
 
-    def bare(net: nn.Module = model, inputs: Sequence[Tensor] = prepared) -> None:
-        with torch.inference_mode():
-            for chunk_images in inputs:
-                net(chunk_images)
-
+    clear_forward_plans()
+    synchronize(device)
+    begin = time.perf_counter(), time.process_time()
+    engine()
+    synchronize(device)
+    first = time.perf_counter() - begin[0], time.process_time() - begin[1]
     variants: dict[str, Callable[[], object]] = {
-        "engine, all 2^M coalitions": engine,
-        "engine, full-coalition logits reused": lambda: engine(reuse=logits),
-        "bare forward": bare,
-        "naive (FFT round trip per coalition)": lambda: naive_coalition_values(model, images, labels, num_bands, chunk),
+        "engine (plan cached)": engine,
+        "limit (user's best by hand)": lambda: run_forward(model, limit_images, limit.batch_size, dtype),
     }
-    layout_variants = device.type == "cpu" and memory_format == torch.channels_last
-    if layout_variants:
-        nchw_model = make_model(config.model, device)
-        nchw_inputs = [c.contiguous() for c in prepared]
-        variants["bare forward, NCHW model and inputs"] = lambda: bare(nchw_model, nchw_inputs)
-        variants["engine, chunks made channels_last"] = lambda: engine(ChannelsLastInput(model))
+    if textbook if textbook is not None else config.size >= 224:
+        variants["textbook (FFT per coalition, batch B)"] = lambda: naive_coalition_values(
+            model, images, labels, config.num_bands, chunk_size=1
+        )
     times = time_interleaved(variants, repeats, device)
     clocks: tuple[Clock, ...] = ("cpu", "wall") if device.type == "cpu" else ("wall",)
-    table_clocks: tuple[Clock, ...] = ("cpu", "sys", "wall") if device.type == "cpu" else ("wall",)
-    t = list(times.values())
-    lines = [
-        f"== {config.model} at {config.size} px, B={config.batch}, M={num_bands}: {num_coalitions} coalitions, "
-        f"{chunk} per forward ({chunk * config.batch} images), {len(prepared)} forwards, {repeats} repeats ==",
-        *timing_table(times, table_clocks),
-        ratio_line("engine / bare forward", t[0], t[2], "<= 1.05", clocks),
-        ratio_line("engine (logits reused) / bare forward", t[1], t[2], clocks=clocks),
-        ratio_line("naive / engine", t[3], t[0], ">= 2.5" if config.size >= 224 else None, clocks),
-    ]
-    if layout_variants:
-        lines.append(ratio_line("bare forward NCHW / channels_last (layout speed-up)", t[4], t[2], clocks=clocks))
-        lines.append(ratio_line("engine with channels_last chunks / engine", t[5], t[0], clocks=clocks))
-    engine_seconds, forward_seconds = getattr(t[0], clocks[0]), getattr(t[2], clocks[0])
-    classes = NUM_CLASSES[config.model]
-    lines += profile_lines(images, classes, num_bands, chunk, clocks[0], engine_seconds, forward_seconds)
-    return lines + (op_profile_lines(model, images, labels, num_bands, chunk) if op_profile else [])
-
-
-def profile_lines(
-    images: Tensor,
-    num_classes: int,
-    num_bands: int,
-    chunk: int,
-    clock: Clock,
-    engine_seconds: Sequence[float],
-    forward_seconds: Sequence[float],
-) -> list[str]:
-    """Where the engine's time goes: its stages beyond the forward passes, re-run with the engine's own functions.
-
-    FFT, coalition matrix products and value computation (on logits of the right shape) are timed 3 times each
-    (median); the forward passes are the bare-forward median measured alongside the engine; ``rest`` is the
-    engine's median minus all of these (layout conversion at the model's first layer, allocation of the chunks,
-    input checks, mode switching).
-    """
-    device = images.device
-    members = coalition_matrix(num_bands, device=device)
-    with torch.inference_mode():
-        bands = band_images(images, band_masks(images.shape[-2], images.shape[-1], num_bands).to(device))
-    logits = torch.randn(chunk * images.shape[0], num_classes, device=device)
-    labels = torch.zeros(images.shape[0], dtype=torch.long, device=device)
-
-    def fft() -> Tensor:
-        return band_images(images, band_masks(images.shape[-2], images.shape[-1], num_bands).to(device))
-
-    def matmul() -> None:
-        for _ in coalition_chunks(bands, None, members, chunk):
-            pass
-
-    def values() -> None:
-        for _ in range(0, 2**num_bands, chunk):
-            sample_values(check_logits(logits, logits.shape[0]), labels.repeat(chunk), "log_prob")
-
-    stages = time_interleaved({"FFT (masks + band images)": fft, "coalition images (matmul)": matmul,
-                               "values (checks + log_softmax)": values}, 3, device)
-    total = summarize(engine_seconds).median
-    split = {name: summarize(getattr(v, clock)).median for name, v in stages.items()}
-    split["forward passes (bare forward median)"] = summarize(forward_seconds).median
-    split["rest (layout, allocation, checks)"] = total - sum(split.values())
-    lines = [f"profile of the engine ({clock} time, median {total:.3f} s):"]
-    lines += [f"  {name:<38s} {1000 * s:9.1f} ms  {100 * s / total:6.1f}%" for name, s in split.items()]
-    return lines
-
-
-def op_profile_lines(model: nn.Module, images: Tensor, labels: Tensor, num_bands: int, chunk: int) -> list[str]:
-    """One engine call under :mod:`torch.profiler`: the costliest operators by self time, grouped by input shape."""
-    from torch.profiler import ProfilerActivity, profile
-
-    cuda = images.device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities, record_shapes=True) as prof:
-        coalition_values(model, images, labels, num_bands=num_bands, chunk_size=chunk, **ENGINE_OPTIONS)
-    table = prof.key_averages(group_by_input_shape=True).table(
-        sort_by="self_device_time_total" if cuda else "self_cpu_time_total", row_limit=12, max_name_column_width=32
+    timed = list(times.values())
+    header = (
+        f"== {config.model} at {config.size} px, B={config.batch}, M={config.num_bands}: {total} coalition images, "
+        f"{repeats} repeats{', autocast ' + autocast if autocast else ''} =="
     )
-    return ["operator profile of one engine call:", *table.splitlines()]
+    lines = [header, *lines, *timing_table(times, clocks)]
+    lines.append(f"engine first call (fresh plan cache, probe included): cpu {first[1]:.3f} s, wall {first[0]:.3f} s")
+    lines.append(ratio_line("engine / limit", timed[0], timed[1], "<= 1.05", clocks))
+    if len(timed) > 2:
+        target = ">= 5" if config.size >= 224 else None
+        lines.append(ratio_line("textbook / engine", timed[2], timed[0], target, clocks))
+        lines.append(ratio_line("textbook / limit (the most any engine can gain)", timed[2], timed[1], clocks=clocks))
+    if profile:
+        lines.append(overhead_line(images, labels, options, repeats, timed[0], clocks[0]))
+    return Measurement(lines, timed[0], timed[1], total)
 
 
-def sweep_lines(
-    config: Config,
-    num_bands: int,
-    repeats: int,
-    device: torch.device,
-    memory_format: torch.memory_format,
-    forward_sizes: Sequence[int],
-) -> list[str]:
-    """Bare forward passes over ``2^M * B`` images at several forward batch sizes (interleaved)."""
-    model = make_model(config.model, device, memory_format)
-    total = 2**num_bands * config.batch
-    generator = torch.Generator().manual_seed(1)
-    images = torch.rand(total, 3, config.size, config.size, generator=generator).to(device)
-    images = images.contiguous(memory_format=memory_format)
+class _NoWork(nn.Module):
+    """Returns logits of the right shape without looking at more than one pixel: the engine's cost alone."""
 
-    def bare(size: int) -> Callable[[], None]:
-        def run() -> None:
-            with torch.inference_mode():
-                for start in range(0, total, size):
-                    model(images[start : start + size])
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
 
-        return run
+    def forward(self, images: Tensor) -> Tensor:
+        return images[:, :1, 0, 0].float().expand(-1, self.num_classes).contiguous()
 
-    times = time_interleaved({f"bare forward, {n} images per forward": bare(n) for n in forward_sizes}, repeats, device)
-    clocks: tuple[Clock, ...] = ("cpu", "sys", "wall") if device.type == "cpu" else ("wall",)
-    header = f"== {config.model} at {config.size} px: {total} images, forward batch sweep, {repeats} repeats =="
-    return [header, *timing_table(times, clocks)]
+
+def overhead_line(images: Tensor, labels: Tensor, options: dict, repeats: int, engine: object, clock: Clock) -> str:
+    """The engine's own work (FFT, coalition images, values): the engine with a model that does nothing."""
+    model = _NoWork(int(labels.max()) + 1)
+    times = time_interleaved({"no-work model": lambda: coalition_values(model, images, labels, **options)}, repeats,
+                             images.device)
+    alone = statistics.median(getattr(times["no-work model"], clock))
+    total = statistics.median(getattr(engine, clock))
+    return f"engine's own work (no-work model): {clock} {alone:.3f} s = {100 * alone / total:.1f}% of the engine"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; ``argv`` as on the command line (``None``: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="M=4, one repeat, 1 thread unless given: under a minute")
-    parser.add_argument("--num-bands", type=int, default=None, help="number of bands M (default 8, quick 4)")
+    parser.add_argument("--quick", action="store_true", help="resnet18 at 32 px, B = 2, M = 3, one repeat, 1 thread")
+    parser.add_argument("--configs", type=parse_config, nargs="+", default=None, help="model:size:batch:bands ...")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds after one warm-up (default 3)")
-    parser.add_argument("--configs", type=parse_config, nargs="+", default=None, help="model:size:batch ...")
-    parser.add_argument("--memory-format", choices=("channels_last", "contiguous"), default="channels_last")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--forward-images", type=int, default=DEFAULT_FORWARD_IMAGES,
-                        help="images per forward pass: chunk_size = this // B (default: the engine's 256)")
-    parser.add_argument("--profile", action="store_true", help="also print torch.profiler's costliest operators")
-    parser.add_argument("--forward-sweep", type=int, nargs="+", default=None,
-                        help="instead of the comparison, time bare forward passes at these images per forward")
+    parser.add_argument("--sweep", type=int, nargs="+", default=SWEEP, help="forward batches the limit tries")
+    parser.add_argument("--textbook", action=argparse.BooleanOptionalAction, default=None,
+                        help="time the textbook implementation (default: at 224 px and above)")
+    parser.add_argument("--profile", action="store_true", help="also time the engine with a model that does no work")
+    parser.add_argument("--autocast", choices=("bfloat16", "float16"), default=None,
+                        help="forward passes under autocast (engine option and the limit's loop)")
     args = parser.parse_args(argv)
     threads = args.threads or (1 if args.quick else None)
     if threads:
         torch.set_num_threads(threads)
     device = pick_device()
-    num_bands = args.num_bands or (4 if args.quick else 8)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    quick = (Config("resnet18", 32, 2, 3),)
+    configs = args.configs or (quick if args.quick else GPU_CONFIGS if device.type == "cuda" else CPU_CONFIGS)
     repeats = args.repeats or (1 if args.quick else 3)
-    configs = args.configs or (GPU_CONFIGS if device.type == "cuda" else CPU_CONFIGS)
-    memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     print(machine_description(device))
-    print(f"model memory format: {args.memory_format}; the engine and the naive algorithm feed NCHW images")
+    print("models: torchvision, random weights, contiguous weights (unchanged), eval; engine: zero fill, linear edges")
     for config in configs:
-        if args.forward_sweep:
-            lines = sweep_lines(config, num_bands, repeats, device, memory_format, args.forward_sweep)
-        else:
-            lines = run_config(config, num_bands, repeats, device, memory_format, args.forward_images, args.profile)
-        print(*lines, sep="\n", flush=True)
+        measured = run_config(config, repeats, device, args.sweep, args.textbook, args.profile, args.autocast)
+        print(*measured.lines, sep="\n", flush=True)
     return 0
 
 

@@ -80,7 +80,7 @@ def cnn_game(num_bands: int, steps: int, device: torch.device, batch: int = 4) -
     engine = dict(num_bands=num_bands, fill="permute", normalization=NORMALIZATION, seed=0)
     batch_images, batch_labels = val_images[:batch], val_labels[:batch]
     start = time.perf_counter()
-    values = coalition_values(model, batch_images, batch_labels, max_coalitions=2**num_bands, chunk_size=1024, **engine)
+    values = coalition_values(model, batch_images, batch_labels, max_coalitions=2**num_bands, **engine)
     values, seconds = values.cpu(), time.perf_counter() - start
     print(f"cnn: validation accuracy {accuracy:.3f}; exact pass over {2**num_bands} coalitions x {batch} images "
           f"took {seconds:.1f} s")

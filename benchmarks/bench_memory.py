@@ -5,9 +5,9 @@ the CPU the peak resident set is reset just before the call (Linux ``/proc/self/
 since start-up is used) and the growth of the peak over the resident set before the call is reported; on CUDA it is
 ``torch.cuda.max_memory_allocated`` over ``memory_allocated`` before the call.
 
-With the default chunking the growth should stay flat as ``2^M`` grows (it is bounded by one chunk of coalition
-images and the model's activations on it). As a control that the meter does see growth, the same call with all
-coalitions in one chunk (``chunk_size = 2^M``) is measured for the smaller ``M``.
+With the default forward plan the growth should stay flat as ``2^M`` grows (it is bounded by one forward batch of
+coalition images and the model's activations on it). As a control that the meter does see growth, the same call with
+all coalition images in one forward pass (``forward_batch_size = 2^M * B``) is measured for the smaller ``M``.
 
 glibc's malloc raises its mmap threshold dynamically and then keeps freed large blocks in the heap, so the peak
 resident set of a loop of equal chunks wanders by tens of MiB with fragmentation. The children therefore run with a
@@ -17,7 +17,7 @@ set track live tensors; ``--default-malloc`` measures with glibc's default behav
 Usage::
 
     python benchmarks/bench_memory.py            # M = 8, 10, 12, resnet18 at 32 px, B = 1 (about 2 minutes)
-    python benchmarks/bench_memory.py --quick    # M = 3, 5, B = 32 (8 coalitions a chunk), 16 px, 2 jobs
+    python benchmarks/bench_memory.py --quick    # M = 3, 5, B = 32, 16 px, 2 jobs
 """
 
 import argparse
@@ -60,7 +60,7 @@ class LargestBatch(nn.Module):
         return self.model(images)
 
 
-def measure(model_name: str, size: int, batch: int, num_bands: int, chunk_size: Optional[int]) -> dict[str, float]:
+def measure(model_name: str, size: int, batch: int, num_bands: int, forward_batch_size: Optional[int]) -> dict[str, float]:
     """Peak memory growth in MiB (and seconds) of one ``coalition_values`` call; run it in a fresh process."""
     device = pick_device()
     probe = LargestBatch(make_model(model_name, device))
@@ -70,7 +70,7 @@ def measure(model_name: str, size: int, batch: int, num_bands: int, chunk_size: 
     gc.collect()
     before = _reset_peak(device)
     start = time.perf_counter()
-    coalition_values(probe, images, labels, num_bands=num_bands, chunk_size=chunk_size, **ENGINE_OPTIONS)
+    coalition_values(probe, images, labels, num_bands=num_bands, forward_batch_size=forward_batch_size, **ENGINE_OPTIONS)
     seconds = time.perf_counter() - start
     growth = _peak(device) - before
     return {"growth_mib": growth / 2**20, "forward_images": probe.largest, "seconds": seconds}
@@ -131,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="M = 3, 5, B = 32, 16 px, 2 jobs, 1 thread unless given")
     parser.add_argument("--num-bands", type=int, nargs="+", default=None, help="values of M (default 8 10 12)")
     parser.add_argument("--control-max-bands", type=int, default=None,
-                        help="also measure chunk_size = 2^M for M up to this (default 10, quick 5)")
+                        help="also measure forward_batch_size = 2^M * B for M up to this (default 10, quick 5)")
     parser.add_argument("--model", choices=sorted(NUM_CLASSES), default="resnet18")
     parser.add_argument("--size", type=int, default=None, help="image size in pixels (default 32, quick 16)")
     parser.add_argument("--batch-size", type=int, default=None, help="images B (default 1, quick 32)")
@@ -149,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        chunk = 2 ** args.num_bands[0] if args.unchunked else None
+        chunk = 2 ** args.num_bands[0] * args.batch_size if args.unchunked else None
         print(json.dumps(measure(args.model, args.size, args.batch_size, args.num_bands[0], chunk)))
         return 0
     all_bands = args.num_bands or ([3, 5] if args.quick else [8, 10, 12])
@@ -164,10 +164,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results = pool.map(lambda row: _run_child(args, *row), rows)
     for (num_bands, unchunked), result in zip(rows, results):
         growth[unchunked].append(result["growth_mib"])
-        print(f"M={num_bands:<3d} {2**num_bands:>5d} coalitions  {'chunk_size=2^M' if unchunked else 'default chunks'}"
+        print(f"M={num_bands:<3d} {2**num_bands:>5d} coalitions  {'one forward pass' if unchunked else 'default plan'}"
               f"  {result['forward_images']:>6d} images per forward  peak growth {result['growth_mib']:8.1f} MiB"
               f"  ({result['seconds']:.1f} s)", flush=True)
-    for unchunked, name in ((False, "default chunking"), (True, "chunk_size = 2^M (control)")):
+    for unchunked, name in ((False, "default plan"), (True, "one forward pass (control)")):
         values = growth[unchunked]
         if len(values) >= 2:
             ms = [m for m, u in rows if u == unchunked]

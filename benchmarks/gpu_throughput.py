@@ -1,16 +1,18 @@
-"""Coalition images per second of the engine against bare forward images per second, bf16 autocast, on CUDA.
+"""Coalition images per second of the engine against the best bare forward images per second, on CUDA, in one table.
 
-resnet50 at 224 px (random weights, ``channels_last``), ``M`` bands, a batch of ``B`` images: the engine evaluates
-``2^M * B`` coalition images; bare forward passes run the same number of prepared images at the same forward batch.
-The model runs under ``torch.autocast(dtype=torch.bfloat16)`` through a wrapper, so the engine's own FFT and
-coalition matrix products stay in float32. Variants are interleaved; medians and best runs are reported.
+For resnet50 at 224 px and resnet18 at 32 px (random weights, contiguous weights as a user's model has them), M = 8
+bands and call sizes ``B`` (default 16 and 128 images), in float32 and under bfloat16 autocast, it runs
+:func:`bench_engine.run_config`: the limit is the fastest bare forward loop over the same prepared coalition images
+(input layout and forward batch swept, ``channels_last`` included), the engine runs with its defaults (forward plan
+probed on its first call and cached). Each row gives coalition images/s of both (median wall clock of interleaved
+repeats) and their ratio (target >= 0.9). CPU figures never depend on this script.
 
 On a machine without CUDA it prints that it needs a GPU and exits with status 0 (nothing heavy runs on the CPU).
 
 Usage::
 
-    python benchmarks/gpu_throughput.py                       # M = 8, B = 16, 256 images per forward
-    python benchmarks/gpu_throughput.py --forward-images 1024 # larger forward batches
+    python benchmarks/gpu_throughput.py                        # about 3 minutes on an H100
+    python benchmarks/gpu_throughput.py --batch-sizes 16 --repeats 3
 """
 
 import argparse
@@ -19,85 +21,42 @@ from collections.abc import Sequence
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
 
-from _common import ENGINE_OPTIONS, NUM_CLASSES, machine_description, make_model, pick_device, ratio_line
-from _common import summarize
-from _common import time_interleaved
-from iaside_lightning.functional import coalition_values
+from _common import machine_description, pick_device, summarize
+from bench_engine import Config, Measurement, run_config
 
-__all__ = ["AutocastModel", "main", "throughput_lines"]
+__all__ = ["GPU_SWEEP", "main", "table_row"]
+
+#: Forward batches the limit tries on a GPU.
+GPU_SWEEP = (16, 32, 64, 128, 256, 512, 1024)
+#: Models and image sizes of the table.
+MODELS = (("resnet50", 224), ("resnet18", 32))
 
 
-class AutocastModel(nn.Module):
-    """Runs a model under autocast in ``dtype`` and returns float32 logits.
+def table_row(config: Config, dtype: str, measured: Measurement) -> str:
+    """One Markdown row: model, size, B, dtype, engine and limit images/s (medians), ratio, target.
 
     Example:
-        >>> model = AutocastModel(nn.Linear(4, 2), torch.bfloat16)
-        >>> model(torch.ones(3, 4)).dtype
-        torch.float32
+        >>> from _common import Timings
+        >>> timings = Timings(wall=[2.0, 2.0], cpu=[2.0, 2.0], sys=[0.0, 0.0])
+        >>> faster = Timings(wall=[1.0, 1.0], cpu=[1.0, 1.0], sys=[0.0, 0.0])
+        >>> table_row(Config("resnet18", 32, 16, 8), "float32", Measurement([], timings, faster, 4096))
+        '| resnet18 | 32 | 16 | float32 | 2048 | 4096 | 0.50 | missed |'
     """
-
-    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.model = model
-        self.dtype = dtype
-
-    def forward(self, images: Tensor) -> Tensor:
-        with torch.autocast(images.device.type, dtype=self.dtype):
-            return self.model(images).float()
-
-
-def throughput_lines(
-    model: nn.Module, images: Tensor, labels: Tensor, num_bands: int, forward_images: int, repeats: int
-) -> list[str]:
-    """Time the engine and bare forward passes (interleaved) and report images per second.
-
-    Args:
-        model: classifier in eval mode, on the images' device (wrap it in :class:`AutocastModel` for bf16).
-        images: ``[B, C, H, W]`` batch.
-        labels: ``[B]`` class indices.
-        num_bands: number of bands ``M``.
-        forward_images: images per forward pass; the engine gets ``chunk_size = forward_images // B``.
-        repeats: timed rounds after one warm-up round.
-    """
-    device, batch = images.device, images.shape[0]
-    num_coalitions = 2**num_bands
-    chunk = max(1, min(num_coalitions, forward_images // batch))
-    sizes = [min(chunk, num_coalitions - start) * batch for start in range(0, num_coalitions, chunk)]
-    prepared = images.repeat(chunk, 1, 1, 1).contiguous(memory_format=torch.channels_last)
-
-    def bare() -> None:
-        with torch.inference_mode():
-            for n in sizes:
-                model(prepared[:n])
-
-    times = time_interleaved(
-        {
-            "engine": lambda: coalition_values(
-                model, images, labels, num_bands=num_bands, chunk_size=chunk, **ENGINE_OPTIONS
-            ),
-            "bare forward": bare,
-        },
-        repeats,
-        device,
+    engine = measured.images / summarize(measured.engine.wall).median
+    limit = measured.images / summarize(measured.limit.wall).median
+    ratio = engine / limit
+    return (
+        f"| {config.model} | {config.size} | {config.batch} | {dtype} | {engine:.0f} | {limit:.0f} | {ratio:.2f} | "
+        f"{'met' if ratio >= 0.9 else 'missed'} |"
     )
-    total = num_coalitions * batch
-    lines = [f"M={num_bands}, B={batch}: {total} images per run, {chunk * batch} per forward, {repeats} repeats"]
-    for name, timings in times.items():
-        s = summarize(timings.wall)
-        lines.append(f"{name:<14s} {total / s.median:10.0f} images/s (median)  {total / s.minimum:10.0f} (best)")
-    label = "coalition images/s / bare forward images/s"
-    lines.append(ratio_line(label, times["bare forward"], times["engine"], clocks=("wall",)))
-    return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; ``argv`` as on the command line (``None``: ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-bands", type=int, default=8, help="number of bands M")
-    parser.add_argument("--batch-size", type=int, default=16, help="images B")
-    parser.add_argument("--forward-images", type=int, default=256, help="images per forward pass")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 128], help="call sizes B")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds after one warm-up")
     args = parser.parse_args(argv)
     device = pick_device()
@@ -105,14 +64,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("gpu_throughput.py needs a CUDA GPU and none was found: nothing measured.")
         return 0
     torch.backends.cudnn.benchmark = True
-    model = AutocastModel(make_model("resnet50", device, torch.channels_last), torch.bfloat16)
-    generator = torch.Generator().manual_seed(1)
-    images = torch.rand(args.batch_size, 3, 224, 224, generator=generator).to(device)
-    labels = torch.randint(0, NUM_CLASSES["resnet50"], (args.batch_size,), generator=generator).to(device)
     print(machine_description(device))
-    print("resnet50 at 224 px, bf16 autocast, channels_last model")
-    for line in throughput_lines(model, images, labels, args.num_bands, args.forward_images, args.repeats):
-        print(line)
+    rows = []
+    for autocast in (None, "bfloat16"):
+        for model, size in MODELS:
+            for batch in args.batch_sizes:
+                config = Config(model, size, batch, args.num_bands)
+                measured = run_config(config, args.repeats, device, GPU_SWEEP, textbook=False, autocast=autocast)
+                print(*measured.lines, sep="\n", flush=True)
+                rows.append(table_row(config, autocast or "float32", measured))
+    print("\n| model | px | B | dtype | engine images/s | limit images/s | engine / limit | target >= 0.9 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(*rows, sep="\n")
     return 0
 
 

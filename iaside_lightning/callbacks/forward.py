@@ -22,6 +22,11 @@ class _ForwardWith(nn.Module):
     def forward(self, images: Tensor) -> Any:
         return self.forward_fn(self.module, images)
 
+    @property
+    def __wrapped__(self) -> nn.Module:
+        """The module itself: the engine keeps its tuned forward plans per module, not per (per-batch) view."""
+        return self.module
+
 
 def model_view(module: nn.Module, forward_fn: Optional[ForwardFn]) -> nn.Module:
     """The model the monitors analyse: ``module`` itself, or ``module`` called through ``forward_fn``.

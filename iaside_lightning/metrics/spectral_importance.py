@@ -26,7 +26,7 @@ OUTPUTS: tuple[str, ...] = ("result", "dict")
 
 @document_options(
     "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "output_transform", "beta",
-    "chunk_size", "max_coalitions", "estimator", "seed", "autocast",
+    "forward_batch_size", "chunk_size", "max_coalitions", "estimator", "seed", "autocast",
 )
 class SpectralImportance(CheckedSpectralStates):
     """Spectral importance (I-ASIDE Shapley values over frequency bands) of a classifier, accumulated over batches.
@@ -104,6 +104,7 @@ class SpectralImportance(CheckedSpectralStates):
         autocast: Optional[Autocast] = None,
         seed: int = 0,
         output: Output = "result",
+        forward_batch_size: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -124,6 +125,7 @@ class SpectralImportance(CheckedSpectralStates):
             estimator=estimator,
             seed=seed,
             autocast=autocast,
+            forward_batch_size=forward_batch_size,
         )
         self.estimator = self.options.resolved_estimator
         self._batches = 0
@@ -270,9 +272,9 @@ class SpectralImportance(CheckedSpectralStates):
         return fig, ax
 
 def _curve(result: Any) -> Optional[tuple[Tensor, Tensor, Tensor]]:
-    """``(phi, stderr, band_edges)`` of a result or of its ``as_dict()``; ``None`` for anything else."""
+    """``(phi, stderr, band_frequencies)`` of a result or of its ``as_dict()``; ``None`` for anything else."""
     if isinstance(result, SpectralShapleyResult):
-        return result.phi, result.stderr, result.band_edges
-    if isinstance(result, dict) and {"phi", "stderr", "band_edges"} <= result.keys():
-        return result["phi"], result["stderr"], result["band_edges"]
+        return result.phi, result.stderr, result.band_frequencies
+    if isinstance(result, dict) and {"phi", "stderr", "band_frequencies"} <= result.keys():
+        return result["phi"], result["stderr"], result["band_frequencies"]
     return None

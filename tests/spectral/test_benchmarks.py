@@ -77,25 +77,32 @@ def test_naive_shapley_of_a_known_game(bench: Loader) -> None:
 
 def test_bench_engine_quick_prints_ratios(bench: Loader, capsys: pytest.CaptureFixture[str]) -> None:
     module = bench("bench_engine")
-    argv = ["--quick", "--num-bands", "2", "--threads", "1", "--profile"]
-    assert module.main(argv + ["--configs", "resnet18:32:2", "mobilenet_v3_small:224:1"]) == 0
+    argv = ["--quick", "--profile", "--textbook", "--sweep", "2", "8", "16"]
+    assert module.main(argv + ["--configs", "resnet18:32:2:3", "resnet18:224:1:2"]) == 0
     out = capsys.readouterr().out
     target = r"  \[target {} on cpu median: (met|MISSED)\]$"
-    assert len(re.findall(rf"^engine / bare forward: {RATIOS}{target.format('<= 1.05')}", out, re.M)) == 2
-    assert len(re.findall(rf"^naive / engine: {RATIOS}", out, re.M)) == 2
-    assert re.search(rf"^naive / engine: {RATIOS}{target.format('>= 2.5')}", out, re.M)  # the 224 px one only
-    assert len(re.findall(rf"^engine \(logits reused\) / bare forward: {RATIOS}$", out, re.M)) == 2
-    assert len(re.findall(rf"^bare forward NCHW / channels_last \(layout speed-up\): {RATIOS}$", out, re.M)) == 2
-    assert len(re.findall(r"^  forward passes \(bare forward median\) +\d+\.\d ms", out, re.M)) == 2
-    assert out.count("operator profile of one engine call:") == 2 and "aten::mkldnn_convolution" in out
+    assert len(re.findall(rf"^engine / limit: {RATIOS}{target.format('<= 1.05')}", out, re.M)) == 2
+    assert len(re.findall(rf"^textbook / engine: {RATIOS}", out, re.M)) == 2
+    assert re.search(rf"^textbook / engine: {RATIOS}{target.format('>= 5')}", out, re.M)  # the 224 px one only
+    assert len(re.findall(rf"^textbook / limit \(the most any engine can gain\): {RATIOS}$", out, re.M)) == 2
+    # The sweep tries both layouts at every size that fits the call: 16 images (2 x 8) leave out none, 4 leave out 8, 16.
+    assert len(re.findall(r"^  limit sweep, +(contiguous|channels_last): 2: \d+\.\d\d  8: \d+\.\d\d  16: ", out, re.M)) == 2
+    assert len(re.findall(r"^  limit sweep, +(contiguous|channels_last): 2: \d+\.\d\d ms/image$", out, re.M)) == 2
+    assert len(re.findall(r"^engine first call \(fresh plan cache, probe included\): cpu \d", out, re.M)) == 2
+    assert len(re.findall(r"^engine's own work \(no-work model\): cpu \d+\.\d+ s = \d+\.\d% of the engine$", out, re.M)) == 2
 
 
-def test_bench_engine_forward_sweep(bench: Loader, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--quick", "--num-bands", "2", "--threads", "1", "--configs", "resnet18:32:2", "--forward-sweep", "2", "8"]
-    assert bench("bench_engine").main(argv) == 0
-    out = capsys.readouterr().out
-    assert "== resnet18 at 32 px: 8 images, forward batch sweep, 1 repeats ==" in out
-    assert re.findall(r"^bare forward, (\d+) images per forward +cpu \d+\.\d+ s \(min", out, re.M) == ["2", "8"]
+def test_bench_engine_limit_is_the_fastest_candidate(bench: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_limit keeps the candidate with the lowest measured cost per image (a fake clock makes costs known)."""
+    module = bench("bench_engine")
+    calls: list[int] = []
+    model = nn.Identity()
+    monkeypatch.setattr(module, "run_forward", lambda model, images, size, autocast: calls.append(size))
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(module.time, "process_time", lambda: next(ticks) * (1 + calls[-1] % 3 if calls else 1))
+    limit, lines = module.find_limit(model, torch.rand(8, 3, 4, 4), sizes=(1, 2, 4, 16))
+    assert 16 not in calls  # larger than the images
+    assert limit.batch_size in (1, 2, 4) and len(lines) == 3
 
 
 def test_bench_memory_quick_prints_growth(bench: Loader, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,9 +111,9 @@ def test_bench_memory_quick_prints_growth(bench: Loader, capsys: pytest.CaptureF
     assert module.main(argv) == 0
     out = capsys.readouterr().out
     rows = re.findall(r"^M=(\d) .* (\d+) images per forward  peak growth +(\d+\.\d) MiB", out, re.M)
-    assert [(m, n) for m, n, _ in rows] == [("2", "128"), ("3", "256")]  # B = 32: 2^M * 32 images, one chunk
+    assert [(m, n) for m, n, _ in rows] == [("2", "128"), ("3", "256")]  # B = 32: 2^M * 32 images (under the 256 the plan starts with)
     assert all(float(g) > 0 for _, _, g in rows)
-    assert re.search(r"^default chunking: peak growth M=3 / M=2 = \d+\.\d\d \(2\^M grew 2x\)$", out, re.M)
+    assert re.search(r"^default plan: peak growth M=3 / M=2 = \d+\.\d\d \(2\^M grew 2x\)$", out, re.M)
 
 
 def test_gpu_throughput_without_cuda_exits_cleanly(bench: Loader, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,15 +121,14 @@ def test_gpu_throughput_without_cuda_exits_cleanly(bench: Loader, capsys: pytest
     assert capsys.readouterr().out == "gpu_throughput.py needs a CUDA GPU and none was found: nothing measured.\n"
 
 
-def test_gpu_throughput_lines_on_a_tiny_model(bench: Loader) -> None:
+def test_gpu_throughput_rows_come_from_the_engine_benchmark(bench: Loader) -> None:
+    """The GPU table reuses bench_engine's measurement; one of its rows on a tiny CPU configuration."""
     module = bench("gpu_throughput")
-    torch.manual_seed(0)
-    model = module.AutocastModel(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(3)), torch.bfloat16)
-    images, labels = torch.rand(2, 3, 8, 8), torch.tensor([0, 2])
-    model(images)  # materialise the lazy layer
-    lines = module.throughput_lines(model.eval(), images, labels, num_bands=2, forward_images=4, repeats=1)
-    assert lines[0] == "M=2, B=2: 8 images per run, 4 per forward, 1 repeats"
-    assert re.fullmatch(rf"coalition images/s / bare forward images/s: wall {RATIO}", lines[-1])
+    engine = bench("bench_engine")
+    config = engine.Config("resnet18", 32, 1, 2)
+    measured = engine.run_config(config, 1, torch.device("cpu"), sizes=(2, 4), textbook=False)
+    row = module.table_row(config, "float32", measured)
+    assert re.fullmatch(r"\| resnet18 \| 32 \| 1 \| float32 \| \d+ \| \d+ \| \d+\.\d\d \| (met|missed) \|", row)
 
 
 @pytest.mark.parametrize("name", ["_common", "naive", "bench_engine", "bench_memory", "gpu_throughput"])

@@ -147,11 +147,12 @@ def test_logits_reuse_gives_the_same_values_without_recomputing_the_full_coaliti
 
 
 @pytest.mark.parametrize("fill", ["zero", "permute", "noise"])
-def test_chunk_size_does_not_change_values(make_cnn, fill):
+def test_forward_batch_size_does_not_change_values(make_cnn, fill):
     model = make_cnn(1)
     images, labels = torch.rand(6, 1, 12, 10, dtype=torch.float64), torch.randint(0, 3, (6,))
     values = [
-        coalition_values(model, images, labels, num_bands=4, fill=fill, chunk_size=size) for size in (1, 3, 7, 16, None)
+        coalition_values(model, images, labels, num_bands=4, fill=fill, forward_batch_size=size)
+        for size in (1, 3, 7, 16, 96, 200, None)
     ]
     for other in values[1:]:
         torch.testing.assert_close(other, values[0], atol=1e-12, rtol=0)

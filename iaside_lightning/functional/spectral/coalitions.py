@@ -4,7 +4,6 @@ A coalition ``S`` keeps the bands in ``S`` and replaces the others by a fill:
 ``x_S = sum_k [k in S] b_k + [k not in S] f_k = sum_k f_k + sum_k [k in S] (b_k - f_k)``.
 """
 
-from collections.abc import Iterator
 from typing import Literal, Optional
 
 import torch
@@ -12,7 +11,7 @@ from torch import Tensor
 
 from iaside_lightning.functional.spectral.bands import band_images
 
-__all__ = ["CoalitionFill", "coalition_chunks", "coalition_matrix", "derangement", "fill_images"]
+__all__ = ["CoalitionFill", "CoalitionImages", "coalition_matrix", "derangement", "fill_images"]
 
 CoalitionFill = Literal["zero", "permute", "noise"]
 FILLS = ("zero", "permute", "noise")
@@ -96,42 +95,106 @@ def fill_images(
     raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
 
 
-def coalition_chunks(
-    bands: Tensor,
-    fills: Optional[Tensor],
-    coalitions: Tensor,
-    chunk_size: int,
-    normalization: Optional[tuple[Tensor, Tensor]] = None,
-    dtype: Optional[torch.dtype] = None,
-) -> Iterator[tuple[slice, Tensor]]:
-    """Yield ``(rows, images)``: the coalition images of ``coalitions[rows]`` for the whole batch, chunk by chunk.
+class CoalitionImages:
+    """The coalition images of a batch as one image-major stream, written on demand into a reused buffer.
 
-    Each chunk is one matrix product ``A [c, M] @ (b - f) [M, B*C*H*W]``; memory stays at ``chunk_size`` coalitions
-    whatever the total number of coalitions.
+    Pair ``p`` of the stream is coalition ``p % N`` of image ``p // N``; :meth:`take` writes any run of pairs, in
+    ``channels_last`` or contiguous layout, with one matrix product per image it touches:
+    ``x_S = (sum_k f_k - mean) / std + A_S @ ((b - f) / std)``, the normalisation folded into the terms of each image
+    (computed once per image and layout, so that consecutive runs of the same image share them). Image-major order
+    keeps one image's ``M`` band terms in cache while its coalitions are written.
 
     Args:
         bands: band images ``[M, B, C, H, W]`` (pixel space).
         fills: fill band images like ``bands``, or ``None`` for zeros.
         coalitions: 0/1 indicators ``[N, M]``.
-        chunk_size: coalitions per chunk.
-        normalization: ``(mean, std)`` per channel, applied after building the images (pixel space -> model space).
-        dtype: dtype of the yielded images (default: that of ``bands``).
+        normalization: ``(mean, std)`` per channel, applied to the images (pixel space -> model space).
+        dtype: dtype of the images handed out (default: that of ``bands``).
 
-    Yields:
-        ``(rows, images)`` with images of shape ``[c * B, C, H, W]``, coalition-major (coalition ``i`` of the
-        chunk occupies rows ``i * B`` to ``(i + 1) * B - 1``).
+    Example:
+        >>> from iaside_lightning.functional.spectral.bands import band_masks
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> masks = band_masks(8, 8, num_bands=2)
+        >>> stream = CoalitionImages(band_images(x, masks), None, coalition_matrix(2))
+        >>> stream.total, stream.pair(5)  # 2 images x 4 coalitions; pair 5 is coalition 1 of image 1
+        (8, (1, 1))
+        >>> full = stream.take(3, 2, channels_last=True)  # the full coalition of image 0, the empty one of image 1
+        >>> bool(torch.allclose(full[0], x[0], atol=1e-5)), bool(full[1].abs().max() == 0)
+        (True, True)
+        >>> full.is_contiguous(memory_format=torch.channels_last)
+        True
     """
-    num_bands, batch = bands.shape[:2]
-    image_shape = bands.shape[2:]
-    diff = bands if fills is None else bands - fills
-    diff = diff.reshape(num_bands, -1)
-    base = None if fills is None else fills.sum(0).reshape(-1)
-    weights = coalitions.to(device=bands.device, dtype=bands.dtype)
-    for start in range(0, weights.shape[0], chunk_size):
-        rows = slice(start, min(start + chunk_size, weights.shape[0]))
-        flat = weights[rows] @ diff if base is None else torch.addmm(base[None], weights[rows], diff)
-        images = flat.reshape(-1, *image_shape)
-        if normalization is not None:
-            mean, std = normalization
-            images = (images - mean[:, None, None]) / std[:, None, None]
-        yield rows, images if dtype is None else images.to(dtype)
+
+    def __init__(
+        self,
+        bands: Tensor,
+        fills: Optional[Tensor],
+        coalitions: Tensor,
+        normalization: Optional[tuple[Tensor, Tensor]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        self.bands, self.fills, self.normalization = bands, fills, normalization
+        self.weights = coalitions.to(device=bands.device, dtype=bands.dtype)
+        self.num_coalitions = self.weights.shape[0]
+        self.total = self.num_coalitions * bands.shape[1]
+        self.dtype = bands.dtype if dtype is None else dtype
+        self._terms: tuple[Optional[tuple[int, bool]], Tensor, Optional[Tensor]] = (None, bands.new_empty(0), None)
+        self._buffers: dict[bool, Tensor] = {}
+
+    def pair(self, index: int) -> tuple[int, int]:
+        """``(image, coalition)`` of pair ``index`` of the stream."""
+        image, coalition = divmod(index, self.num_coalitions)
+        return image, coalition
+
+    def take(self, start: int, count: int, channels_last: bool = False) -> Tensor:
+        """The ``count`` coalition images of pairs ``start, start + 1, ...`` as ``[count, C, H, W]``.
+
+        The result is a view of a buffer that the next call overwrites: use it before taking more.
+        """
+        channels, height, width = self.bands.shape[2:]
+        buffer = self._buffer(count, channels_last)
+        row = 0
+        while row < count:
+            image, first = self.pair(start + row)
+            stop = min(self.num_coalitions, first + count - row)
+            diff, base = self._image_terms(image, channels_last)
+            out = buffer[row : row + stop - first]
+            if base is None:
+                torch.mm(self.weights[first:stop], diff, out=out)
+            else:
+                torch.addmm(base, self.weights[first:stop], diff, out=out)
+            row += stop - first
+        if channels_last:
+            images = buffer[:count].view(count, height, width, channels).permute(0, 3, 1, 2)
+        else:
+            images = buffer[:count].view(count, channels, height, width)
+        return images if images.dtype == self.dtype else images.to(self.dtype)
+
+    def _buffer(self, count: int, channels_last: bool) -> Tensor:
+        """A ``[>= count, C * H * W]`` buffer of this layout, allocated once and grown only when too small."""
+        buffer = self._buffers.get(channels_last)
+        if buffer is None or buffer.shape[0] < count:
+            buffer = self.bands.new_empty(count, self.bands[0, 0].numel())
+            self._buffers[channels_last] = buffer
+        return buffer
+
+    def _image_terms(self, image: int, channels_last: bool) -> tuple[Tensor, Optional[Tensor]]:
+        """``((b - f) / std, (sum f - mean) / std)`` of one image, flattened in the layout's order (cached)."""
+        key, diff, base = self._terms
+        if key == (image, channels_last):
+            return diff, base
+        bands = self.bands[:, image]
+        diff_image = bands if self.fills is None else bands - self.fills[:, image]
+        base_image = None if self.fills is None else self.fills[:, image].sum(0)
+        if self.normalization is not None:
+            mean, std = (v.to(bands)[:, None, None] for v in self.normalization)
+            diff_image = diff_image / std
+            base_image = ((0.0 if base_image is None else base_image) - mean) / std
+            base_image = base_image.expand(bands.shape[1:])
+        if channels_last:
+            diff_image = diff_image.permute(0, 2, 3, 1)
+            base_image = None if base_image is None else base_image.permute(1, 2, 0)
+        diff = diff_image.reshape(bands.shape[0], -1)
+        base = None if base_image is None else base_image.reshape(-1)
+        self._terms = ((image, channels_last), diff, base)
+        return diff, base

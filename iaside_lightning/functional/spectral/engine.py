@@ -10,27 +10,25 @@ from torch import Tensor
 from iaside_lightning.functional.checks import check_label_range, check_logits, parse_normalization
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.spectral.bands import BandEdges, BandShape, band_images, band_masks
-from iaside_lightning.functional.spectral.coalitions import CoalitionFill, coalition_chunks, coalition_matrix, fill_images
+from iaside_lightning.functional.spectral.coalitions import CoalitionFill, CoalitionImages, coalition_matrix, fill_images
 from iaside_lightning.functional.spectral.engine_checks import (
     check_donors,
     check_inputs,
     warn_batch_statistics,
 )
 from iaside_lightning.functional.spectral.estimators import Estimator, estimate_shapley, estimate_statistics
+from iaside_lightning.functional.spectral.forward_plan import forward_plan
 from iaside_lightning.functional.spectral.options import Autocast, SpectralOptions, document_options
+from iaside_lightning.functional.spectral.per_sample import PerSampleRecorder
 from iaside_lightning.functional.spectral.result import SpectralShapleyResult, compute_result
 from iaside_lightning.functional.spectral.shapley import ShapleyStatistics, shapley_statistics
 from iaside_lightning.functional.spectral.values import Value, sample_values
 
 __all__ = ["coalition_values", "spectral_shapley", "spectral_shapley_statistics"]
 
-#: Largest number of images in one forward pass chosen automatically (``chunk_size=None``).
-DEFAULT_FORWARD_IMAGES = 256
-#: Largest size in bytes of one chunk of coalition images chosen automatically (bigger chunks cost page faults).
-DEFAULT_CHUNK_BYTES = 32 * 2**20
 _VALUE_OPTIONS = (
-    "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "output_transform", "chunk_size",
-    "max_coalitions", "seed", "autocast",
+    "num_bands", "band_shape", "band_edges", "fill", "value", "normalization", "output_transform",
+    "forward_batch_size", "chunk_size", "max_coalitions", "seed", "autocast",
 )
 
 
@@ -54,6 +52,7 @@ def coalition_values(
     max_coalitions: int = 4096,
     seed: int = 0,
     autocast: Optional[Autocast] = None,
+    forward_batch_size: Optional[int] = None,
 ) -> Tensor:
     """Per-sample values ``v_i(S)`` of every coalition ``S`` of frequency bands.
 
@@ -88,6 +87,7 @@ def coalition_values(
         max_coalitions=max_coalitions,
         seed=seed,
         autocast=autocast,
+        forward_batch_size=forward_batch_size,
         estimator="exact" if coalitions is None else "auto",
     )
     return _coalition_values(model, images, labels, options, coalitions, logits, donors)
@@ -114,13 +114,16 @@ def spectral_shapley(
     seed: int = 0,
     estimator: Estimator = "auto",
     autocast: Optional[Autocast] = None,
+    forward_batch_size: Optional[int] = None,
+    per_sample: bool = False,
 ) -> SpectralShapleyResult:
     """I-ASIDE spectral Shapley values of a classifier on a batch of labelled images, exact or sampled.
 
     Each of ``M`` frequency bands of the 2-D spectrum is a player; coalition ``S`` is the image that keeps only the
     bands in ``S`` (absent bands replaced by ``fill``); its worth is the mean ``value`` of the true label. The model
-    runs in eval mode under :func:`torch.inference_mode` and every module's mode is restored afterwards. Batches in
-    ``channels_last`` layout pass their coalition images to the model in that layout too.
+    runs in eval mode under :func:`torch.inference_mode` and every module's mode is restored afterwards. The
+    coalition images reach it in the forward batch size and memory layout it runs fastest with on this device,
+    measured once per model and image shape (see ``forward_batch_size``).
 
     Args:
         model: classifier mapping ``[N, C, H, W]`` images to ``[N, K]`` logits (see ``output_transform``).
@@ -131,11 +134,15 @@ def spectral_shapley(
             full coalition.
         donors: other images ``[D, C, H, W]`` of the data set (normalised like ``images``) that ``fill="permute"``
             may also take absent bands from; needed when the batch holds a single image. Only for ``"permute"``.
+        per_sample: also return each sample's Shapley values ``phi_per_sample`` ``[B, M]``, coalition values
+            ``values_per_sample`` ``[B, N]`` and the 0/1 ``coalitions`` ``[N, M]`` of those columns (no extra model
+            evaluations; memory ``B x N`` float64).
 
     Returns:
         :class:`~iaside_lightning.functional.spectral.result.SpectralShapleyResult` with ``phi``, ``stderr``,
         ``estimator_stderr``, ``psi``, ``srs``, ``srs_signed``, ``v_empty``, ``v_full`` and the band edges in cycles
-        per pixel; sampled estimators leave ``coalition_values`` as ``None``.
+        per pixel; sampled estimators leave ``coalition_values`` as ``None``. The per-sample fields are ``None``
+        unless ``per_sample=True``.
 
     Raises:
         TypeError: if images, labels or the model output have the wrong type.
@@ -151,9 +158,14 @@ def spectral_shapley(
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
         >>> images, labels = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
         >>> result = spectral_shapley(model, images, labels, num_bands=4)
-        >>> result.phi.shape, result.band_edges.tolist(), result.band_rings.tolist()
+        >>> result.phi.shape, result.band_frequencies.tolist(), result.band_rings.tolist()
         (torch.Size([4]), [0.0, 0.140625, 0.265625, 0.390625, 0.5], [5, 4, 4, 4])
         >>> bool(torch.isclose(result.phi.sum(), result.v_full - result.v_empty))  # efficiency
+        True
+        >>> per = spectral_shapley(model, images, labels, num_bands=4, per_sample=True)
+        >>> per.phi_per_sample.shape, per.values_per_sample.shape, per.coalitions.shape
+        (torch.Size([8, 4]), torch.Size([8, 16]), torch.Size([16, 4]))
+        >>> bool(torch.allclose(per.phi_per_sample.mean(0), per.phi))
         True
     """
     options = SpectralOptions(
@@ -170,9 +182,14 @@ def spectral_shapley(
         beta=beta,
         seed=seed,
         autocast=autocast,
+        forward_batch_size=forward_batch_size,
     )
-    stats = spectral_shapley_statistics(model, images, labels, options, logits=logits, donors=donors)
-    return compute_result(stats, options.layout(images.shape[-2], images.shape[-1]), options.beta)
+    if not isinstance(per_sample, bool):
+        raise TypeError(f"`per_sample` must be True or False, got {per_sample!r}.")
+    recorder = PerSampleRecorder() if per_sample else None
+    stats = spectral_shapley_statistics(model, images, labels, options, logits=logits, donors=donors, recorder=recorder)
+    result = compute_result(stats, options.layout(images.shape[-2], images.shape[-1]), options.beta)
+    return result if recorder is None else recorder.attach(result)
 
 
 def spectral_shapley_statistics(
@@ -183,6 +200,7 @@ def spectral_shapley_statistics(
     *,
     logits: Optional[Tensor] = None,
     donors: Optional[Tensor] = None,
+    recorder: Optional[PerSampleRecorder] = None,
 ) -> ShapleyStatistics:
     """Summable statistics of one batch (exact or sampled), to add over batches and pass to ``compute_result``.
 
@@ -193,6 +211,7 @@ def spectral_shapley_statistics(
         options: the validated options (their ``seed`` is this batch's).
         logits: the model's logits on ``images``, reused for the full coalition.
         donors: extra ``"permute"`` donors, as in :func:`spectral_shapley`.
+        recorder: keeps the per-sample Shapley values, coalition values and coalitions of the batch when given.
 
     Example:
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 3))
@@ -206,12 +225,18 @@ def spectral_shapley_statistics(
         raise TypeError(f"`options` must be a SpectralOptions, got {type(options).__name__}.")
     chosen = options.resolved_estimator
     if chosen == "exact":
-        return shapley_statistics(_coalition_values(model, images, labels, options, None, logits, donors))
+        values = _coalition_values(model, images, labels, options, None, logits, donors)
+        if recorder is not None:
+            recorder.record_exact(values)
+        return shapley_statistics(values)
 
     def oracle(coalitions: Tensor) -> Tensor:
         return _coalition_values(model, images, labels, options, coalitions, logits, donors)
 
-    estimate = estimate_shapley(oracle, options.num_bands, chosen, options.max_coalitions, options.seed)
+    watched = oracle if recorder is None else recorder.watch(oracle)
+    estimate = estimate_shapley(watched, options.num_bands, chosen, options.max_coalitions, options.seed)
+    if recorder is not None:
+        recorder.record_estimate(estimate)
     return estimate_statistics(estimate)
 
 
@@ -253,33 +278,42 @@ def _coalition_values(
         bands = band_images(pixels, masks)
         donor_bands = None if donors is None else band_images(_to_pixels(donors.to(images.device), norm), masks)
         fills = fill_images(bands, masks, options.fill, options.seed, donor_bands)
-        pending = coalitions[todo]
-        size = options.chunk_size if options.chunk_size is not None else _auto_chunk_size(bands, pending.shape[0])
+        stream = CoalitionImages(bands, fills, coalitions[todo], norm, dtype=images.dtype)
         columns = todo.nonzero().squeeze(1)
-        layout = torch.channels_last if _is_channels_last(images) else torch.contiguous_format
-        for rows, chunk in coalition_chunks(bands, fills, pending, size, norm, dtype=images.dtype):
+
+        def run(chunk: Tensor) -> Any:
             with _autocast(options.autocast, images.device):
-                output = model(chunk.contiguous(memory_format=layout))
-            result = check_logits(transform(output), chunk.shape[0], "model output on coalition images")
+                return model(chunk)
+
+        plan = forward_plan(
+            model,
+            lambda probe: run(stream.take(0, probe.batch_size, probe.channels_last)),
+            images.shape[1:],
+            images.dtype,
+            images.device,
+            stream.total,
+            _forward_batch_size(options, batch),
+            options.autocast,
+        )
+        for start in range(0, stream.total, plan.batch_size):
+            count = min(plan.batch_size, stream.total - start)
+            output = run(stream.take(start, count, plan.channels_last))
+            result = check_logits(transform(output), count, "model output on coalition images")
             if logits is not None and logits.shape[1] != result.shape[1]:
                 raise ValueError(
                     f"`logits` has {logits.shape[1]} classes but the model outputs {result.shape[1]} classes on the "
                     "coalition images: pass the logits of this model on `images` (or `logits=None`)."
                 )
             check_label_range(labels, result.shape[1])
-            values = sample_values(result, labels.repeat(rows.stop - rows.start), value)
-            out[:, columns[rows]] = values.reshape(-1, batch).T
-    return out.clone()
+            pairs = torch.arange(start, start + count, device=images.device)
+            image, coalition = pairs // stream.num_coalitions, pairs % stream.num_coalitions
+            out[image, columns[coalition]] = sample_values(result, labels[image], value)
+    return out.clone()  # a normal tensor, usable outside inference mode
 
 
 def _to_pixels(images: Tensor, norm: Optional[tuple[Tensor, Tensor]]) -> Tensor:
     """Undo the per-channel normalisation (bands are cut in pixel space)."""
     return images if norm is None else images.to(norm[0].dtype) * norm[1][:, None, None] + norm[0][:, None, None]
-
-
-def _is_channels_last(images: Tensor) -> bool:
-    """Whether the batch arrived in ``channels_last`` layout (coalition images are then passed the same way)."""
-    return images.shape[1] > 1 and images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
 
 
 def _autocast(dtype: Optional[str], device: torch.device) -> Any:
@@ -289,9 +323,8 @@ def _autocast(dtype: Optional[str], device: torch.device) -> Any:
     return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
 
 
-def _auto_chunk_size(bands: Tensor, num_coalitions: int) -> int:
-    batch = bands.shape[1]
-    image_bytes = bands[0].numel() * bands.element_size()
-    by_images = DEFAULT_FORWARD_IMAGES // batch
-    by_bytes = DEFAULT_CHUNK_BYTES // max(image_bytes, 1)
-    return max(1, min(num_coalitions, by_images, by_bytes))
+def _forward_batch_size(options: SpectralOptions, batch: int) -> Optional[int]:
+    """Images per forward pass fixed by the options (``forward_batch_size``, or the older ``chunk_size * B``)."""
+    if options.forward_batch_size is not None:
+        return options.forward_batch_size
+    return None if options.chunk_size is None else options.chunk_size * batch

@@ -1,4 +1,4 @@
-"""Argument checks of the I-ASIDE engine (fill, value, donors, budgets, chunking, batch statistics), shared by the
+"""Argument checks of the I-ASIDE engine (fill, value, donors, budgets, batch statistics), shared by the
 functional API and the metric so that both fail with the same message; images, labels, logits and normalization
 go through the checks every sub-system shares (:mod:`iaside_lightning.functional.checks`)."""
 
@@ -16,9 +16,9 @@ from iaside_lightning.functional.spectral.coalitions import FILLS
 from iaside_lightning.functional.spectral.values import VALUES
 
 __all__ = [
-    "check_chunk_size_and_seed",
     "check_donors",
     "check_enumerable",
+    "caller_stacklevel",
     "check_inputs",
     "warn_batch_statistics",
 ]
@@ -31,24 +31,6 @@ def check_inputs(images: Tensor, labels: Tensor, fill: str, value: str) -> None:
         raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}.")
     if value not in VALUES:
         raise ValueError(f"`value` must be one of {VALUES}, got {value!r}.")
-
-
-def check_chunk_size_and_seed(chunk_size: Optional[int], seed: int) -> None:
-    """Raise a clear error unless ``chunk_size`` is ``None`` or a positive integer and ``seed`` is an integer.
-
-    Example:
-        >>> check_chunk_size_and_seed(1.5, 0)
-        Traceback (most recent call last):
-        ...
-        ValueError: `chunk_size` must be None (automatic) or a positive integer number of coalitions per forward pass, got 1.5.
-    """
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(
-            "`chunk_size` must be None (automatic) or a positive integer number of coalitions per forward pass, "
-            f"got {chunk_size!r}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"`seed` must be an integer (e.g. 0), got {seed!r}.")
 
 
 def warn_batch_statistics(model: Callable[[Tensor], Any]) -> None:
@@ -68,20 +50,25 @@ def warn_batch_statistics(model: Callable[[Tensor], Any]) -> None:
         warnings.warn(
             f"The model holds {', '.join(names)} modules with track_running_stats=False: they normalise with the "
             "statistics of each forward pass even in eval mode, so the coalition values (and Shapley values) depend "
-            "on `chunk_size` and on which images share a batch. Use modules with running statistics "
+            "on `forward_batch_size` and on which images share a batch. Use modules with running statistics "
             "(track_running_stats=True) for results independent of the batching.",
             UserWarning,
-            stacklevel=_caller_stacklevel(),
+            stacklevel=caller_stacklevel(),
         )
 
 
-def _caller_stacklevel() -> int:
+def caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this package (the user's call)."""
     package = Path(__file__).resolve().parents[2]
     frame, level = sys._getframe(1), 1
-    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(package):
+    while frame is not None and _is_internal(frame.f_code.co_filename, package):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _is_internal(filename: str, package: Path) -> bool:
+    """Whether a frame's file is this package's, or generated code (``<string>``: a dataclass's ``__init__``)."""
+    return filename.startswith("<") or Path(filename).resolve().is_relative_to(package)
 
 
 def check_donors(donors: Optional[Tensor], images: Tensor, fill: str) -> None:

@@ -9,17 +9,19 @@ LightningCLI, build one ``SpectralOptions`` from them and pass it on. Each optio
 """
 
 from collections.abc import Callable, Sequence
+import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Optional, TypeVar
+from typing import Any, Literal, Optional
 
 import torch
 from torch import Tensor
 
-from iaside_lightning.functional.checks import check_normalization
+from iaside_lightning.functional.checks import check_normalization, check_positive_int, check_seed
+from iaside_lightning.functional.option_docs import option_documenter
 from iaside_lightning.functional.spectral.bands import BandEdges, BandLayout, BandShape, band_layout
 from iaside_lightning.functional.spectral.bands import band_edges as make_band_edges
 from iaside_lightning.functional.spectral.coalitions import FILLS, CoalitionFill
-from iaside_lightning.functional.spectral.engine_checks import check_chunk_size_and_seed, check_enumerable
+from iaside_lightning.functional.spectral.engine_checks import caller_stacklevel, check_enumerable
 from iaside_lightning.functional.spectral.estimators import Estimator, minimum_budget, resolve_estimator
 from iaside_lightning.functional.spectral.values import VALUES, Value
 
@@ -37,7 +39,7 @@ OPTION_DOCS: dict[str, str] = {
         "equal-width bands made exact on the image's frequency grid, so that every band holds the same number of "
         "frequency rings, give or take one at the low end), ``\"linear\"`` (the paper's ``r_k = k / M``; uneven "
         "on some sizes, e.g. 28x28), ``\"log\"`` or an increasing sequence of ``M + 1`` normalised radii from 0 "
-        "to 1. Results report the edges as cut in cycles per pixel instead (``SpectralShapleyResult.band_edges``). See docs/method.md."
+        "to 1. Results report the edges as cut in cycles per pixel instead (``SpectralShapleyResult.band_frequencies``). See docs/method.md."
     ),
     "fill": (
         "what replaces absent bands: ``\"permute\"`` (the default, as in the authors' code: the same band of "
@@ -52,10 +54,16 @@ OPTION_DOCS: dict[str, str] = {
         "is applied there too)."
     ),
     "output_transform": "maps the model output to ``[N, K]`` logits, e.g. ``lambda out: out[\"logits\"]``.",
+    "forward_batch_size": (
+        "coalition images per forward pass, whatever the number of images analysed; default (``None``): tuned once "
+        "per model, image shape and device by timing a few forward passes (both input layouts, batch sizes doubled "
+        "or halved while faster) and cached, see :mod:`~iaside_lightning.functional.spectral.forward_plan`. Results "
+        "depend on it only to float tolerance, unless the model normalises over the batch in eval mode (e.g. "
+        "BatchNorm with ``track_running_stats=False``, which warns); pass a number for bitwise-repeatable runs."
+    ),
     "chunk_size": (
-        "coalitions per forward pass (``chunk_size * B`` images); default: as many as fit in 256 images and 32 MiB "
-        "of coalition images. Results do not depend on it unless the model normalises over the batch in eval mode "
-        "(e.g. BatchNorm with ``track_running_stats=False``, which warns)."
+        "deprecated: ``chunk_size * B`` images per forward pass; use ``forward_batch_size`` (images per forward "
+        "pass, independent of the batch)."
     ),
     "max_coalitions": (
         "budget of coalitions evaluated per image: ``estimator=\"exact\"`` refuses ``2^M`` above it, ``\"auto\"`` "
@@ -77,38 +85,9 @@ OPTION_DOCS: dict[str, str] = {
     ),
 }
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def document_options(*names: str) -> Callable[[F], F]:
-    """Write the :data:`OPTION_DOCS` lines of ``names`` into the docstring in place of ``{options}``.
-
-    The placeholder stands alone on a line, indented like the ``Args:`` entries; every option gets one entry.
-    """
-
-    def decorate(obj: F) -> F:
-        doc = obj.__doc__ or ""
-        line = next((line for line in doc.splitlines() if line.strip() == "{options}"), None)
-        if line is None:
-            raise ValueError(f"{obj.__qualname__}'s docstring has no '{{options}}' line to document its options.")
-        indent = line[: len(line) - len(line.lstrip())]
-        entries = "\n".join(_entry(name, OPTION_DOCS[name], indent) for name in names)
-        obj.__doc__ = doc.replace(line, entries, 1)
-        return obj
-
-    return decorate
-
-
-def _entry(name: str, text: str, indent: str, width: int = 116) -> str:
-    """``name: text`` wrapped at ``width`` characters, continuation lines indented four more spaces."""
-    lines, current = [], f"{indent}{name}:"
-    for word in text.split():
-        if len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = f"{indent}    {word}"
-        else:
-            current += f" {word}"
-    return "\n".join([*lines, current])
+#: ``@document_options(*names)`` writes the :data:`OPTION_DOCS` entries of ``names`` into a docstring's
+#: ``{options}`` line (see :func:`~iaside_lightning.functional.option_docs.option_documenter`).
+document_options = option_documenter(OPTION_DOCS)
 
 
 @dataclass(frozen=True)
@@ -118,6 +97,7 @@ class SpectralOptions:
     Raises:
         ValueError: naming the option and the fix, for any invalid value or combination (e.g. a ``max_coalitions``
             budget below the minimum of the estimator that runs).
+        TypeError: if ``seed`` is not an integer.
 
     Example:
         >>> options = SpectralOptions(num_bands=4, fill="zero")
@@ -142,6 +122,7 @@ class SpectralOptions:
     beta: float = 0.75
     seed: int = 0
     autocast: Optional[Autocast] = None
+    forward_batch_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.band_shape not in ("square", "circle"):
@@ -158,7 +139,19 @@ class SpectralOptions:
             raise ValueError(f"`autocast` must be None or one of {AUTOCAST_DTYPES}, got {self.autocast!r}.")
         if self.output_transform is not None and not callable(self.output_transform):
             raise ValueError(f"`output_transform` must be callable or None, got {self.output_transform!r}.")
-        check_chunk_size_and_seed(self.chunk_size, self.seed)
+        if self.chunk_size is not None:
+            check_positive_int(self.chunk_size, "chunk_size")
+            if self.forward_batch_size is not None:
+                raise ValueError("Pass `forward_batch_size` alone: `chunk_size` is its deprecated, batch-dependent form.")
+            warnings.warn(
+                "`chunk_size` (coalitions per forward pass) is deprecated: pass `forward_batch_size`, the images per "
+                "forward pass (`chunk_size * B` for the same batching), or leave it None to let the engine tune it.",
+                DeprecationWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        if self.forward_batch_size is not None:
+            check_positive_int(self.forward_batch_size, "forward_batch_size")
+        check_seed(self.seed)
         check_normalization(self.normalization)
         chosen = resolve_estimator(self.estimator, self.num_bands, self.max_coalitions)
         if chosen == "exact":

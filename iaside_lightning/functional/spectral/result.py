@@ -1,5 +1,6 @@
 """The result of a spectral Shapley analysis and its computation from summed statistics."""
 
+import warnings
 from dataclasses import dataclass, fields
 from typing import Optional, Union
 
@@ -43,7 +44,9 @@ class SpectralShapleyResult:
         v_full: mean value of the full coalition (the unmodified image).
         coalition_values: mean value of every coalition, ``[2^M]`` (row order of ``coalition_matrix``); ``None``
             for sampled estimators, which see only some coalitions.
-        band_edges: band edges in cycles per pixel, ``[M + 1]`` from 0 to 0.5.
+        band_frequencies: the band edges in cycles per pixel, ``[M + 1]`` from 0 to 0.5 (the option ``band_edges``
+            is their spec on the normalised radius; this is where they fell on the image's frequency grid, half those
+            radii). The deprecated ``band_edges`` reads the same tensor.
         num_samples: number of samples behind the estimate.
         estimator_stderr: standard error of ``phi`` due to coalition sampling alone, ``[M]``, as an estimate of the
             exact Shapley values of these samples (zero for exact enumeration).
@@ -56,6 +59,14 @@ class SpectralShapleyResult:
             result was computed from band edges alone.
         band_rings: frequency rings per band ``[M]`` (see :func:`~iaside_lightning.functional.spectral.bands.ring_index`);
             ``None`` like ``band_bins``.
+        phi_per_sample: each sample's Shapley values ``[B, M]`` (exact ones, or the estimator's estimates); only
+            from ``spectral_shapley(..., per_sample=True)``, else ``None``. With the exact estimator each row sums to
+            that sample's ``v(full) - v(empty)`` and their mean is ``phi``.
+        values_per_sample: each sample's coalition values ``[B, N]``, columns in the row order of ``coalitions``;
+            ``None`` like ``phi_per_sample``.
+        coalitions: 0/1 int64 indicators ``[N, M]`` of the coalitions behind ``values_per_sample``: all ``2^M``
+            (the order of ``coalition_matrix``) for the exact estimator, the distinct coalitions a sampled estimator
+            evaluated otherwise; ``None`` like ``phi_per_sample``.
     """
 
     phi: Tensor
@@ -67,7 +78,7 @@ class SpectralShapleyResult:
     v_empty: Tensor
     v_full: Tensor
     coalition_values: Optional[Tensor]
-    band_edges: Tensor
+    band_frequencies: Tensor
     num_samples: int
     estimator_stderr: Tensor
     balance: Tensor
@@ -78,6 +89,9 @@ class SpectralShapleyResult:
     balance_stderr: Tensor
     band_bins: Optional[Tensor]
     band_rings: Optional[Tensor]
+    phi_per_sample: Optional[Tensor] = None
+    values_per_sample: Optional[Tensor] = None
+    coalitions: Optional[Tensor] = None
 
     def as_dict(self) -> dict[str, Tensor]:
         """Every field as a flat ``{name: tensor}`` (fields that are ``None`` left out), for wrappers and loggers
@@ -106,7 +120,28 @@ class SpectralShapleyResult:
     @property
     def band_centers(self) -> Tensor:
         """Centre frequency of each band in cycles per pixel, ``[M]``."""
-        return (self.band_edges[1:] + self.band_edges[:-1]) / 2
+        return (self.band_frequencies[1:] + self.band_frequencies[:-1]) / 2
+
+    @property
+    def band_edges(self) -> Tensor:
+        """Deprecated name of :attr:`band_frequencies` (which avoids confusion with the option ``band_edges``, a spec
+        on the normalised radius).
+
+        Example:
+            >>> import pytest
+            >>> from iaside_lightning.functional import spectral_shapley
+            >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8 * 8, 2))
+            >>> result = spectral_shapley(model, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]), num_bands=2)
+            >>> with pytest.warns(DeprecationWarning, match="band_frequencies"):
+            ...     assert result.band_edges is result.band_frequencies
+        """
+        warnings.warn(
+            "`SpectralShapleyResult.band_edges` is deprecated and will be removed in a future release: read "
+            "`band_frequencies` (the same band edges in cycles per pixel).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.band_frequencies
 
 
 def compute_result(
@@ -156,7 +191,7 @@ def compute_result(
         v_empty=values[0],
         v_full=values[-1],
         coalition_values=values if values.numel() == 2**num_bands else None,
-        band_edges=edges.detach().to("cpu", torch.float64) * 0.5,
+        band_frequencies=edges.detach().to("cpu", torch.float64) * 0.5,
         num_samples=int(round(count)),
         estimator_stderr=estimator_cov.diagonal().clamp_min(0.0).sqrt(),
         balance=spectral_balance(phi),

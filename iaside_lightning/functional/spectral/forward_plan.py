@@ -1,0 +1,161 @@
+"""How the engine feeds coalition images to the model: images per forward pass and input layout, tuned per device.
+
+A model's speed per image depends on how many images one forward pass holds (too few: per-call overheads; too
+many: activations spill out of the caches) and on the input's memory layout (oneDNN and cuDNN pick their fast
+convolution paths from a ``channels_last`` input even when the weights are contiguous). The best choice depends on
+the model, the image size and the device, so the engine measures it: the first time a model meets a given image
+shape (and dtype, device, autocast), it times a few forward passes of real coalition images (both layouts at a
+starting batch size, then batch sizes doubled or halved while that is faster) and keeps the fastest plan for every
+later call with that model and shape. The probe's outputs are discarded, so results never depend on it; they
+depend on the plan only to float tolerance (a convolution may sum in another order in another layout or batch).
+Pass ``forward_batch_size`` for a fixed plan without probing (and bitwise-repeatable results across processes).
+"""
+
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+__all__ = ["ForwardPlan", "clear_forward_plans", "forward_plan"]
+
+#: Starting batch of the probe, in bytes of input images, and the largest batch it may try, per device type.
+START_BYTES = {"cpu": 8 * 2**20, "cuda": 128 * 2**20}
+MAX_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
+#: Largest number of images in one forward pass, per device type (other devices use the CPU's figures).
+MAX_IMAGES = {"cpu": 256, "cuda": 1024}
+#: Probe only calls with at least this many times the starting batch: smaller calls run the default plan.
+PROBE_MIN_BATCHES = 4
+#: A larger or smaller batch must be this much faster per image to be taken (timings are noisy).
+PROBE_GAIN = 0.97
+
+_PLANS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], ForwardPlan]]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class ForwardPlan:
+    """Images per forward pass and whether they go in ``channels_last`` layout.
+
+    Example:
+        >>> ForwardPlan(batch_size=32, channels_last=True)
+        ForwardPlan(batch_size=32, channels_last=True)
+    """
+
+    batch_size: int
+    channels_last: bool
+
+
+def forward_plan(
+    model: Any,
+    forward: Callable[[ForwardPlan], None],
+    image_shape: torch.Size,
+    dtype: torch.dtype,
+    device: torch.device,
+    total: int,
+    forward_batch_size: Optional[int] = None,
+    autocast: Optional[str] = None,
+) -> ForwardPlan:
+    """The plan for ``total`` coalition images of shape ``image_shape``: the user's, a cached one, or a probed one.
+
+    Args:
+        model: the model (its ``__wrapped__`` attribute, if any, names the module whose plans it shares).
+        forward: runs one forward pass of ``plan.batch_size`` coalition images in the plan's layout (the probe's).
+        image_shape: ``[C, H, W]`` of one image.
+        dtype: dtype of the images.
+        device: where the model runs.
+        total: coalition images of this call.
+        forward_batch_size: images per forward pass fixed by the user (no probe); ``None``: tuned.
+        autocast: the autocast dtype the forward passes run under (part of the cache key).
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+        >>> forward_plan(model, lambda plan: None, torch.Size([3, 8, 8]), torch.float32, torch.device("cpu"), 64)
+        ForwardPlan(batch_size=64, channels_last=True)
+    """
+    kind = device.type if device.type in START_BYTES else "cpu"
+    image_bytes = max(1, image_shape.numel() * torch.empty(0, dtype=dtype).element_size())
+    layouts = (True, False) if len(image_shape) == 3 and image_shape[0] > 1 else (False,)
+    if forward_batch_size is not None:
+        return ForwardPlan(forward_batch_size, layouts[0])
+    largest = max(1, min(MAX_IMAGES[kind], MAX_BYTES[kind] // image_bytes, total))
+    start = min(largest, _power_of_two_below(START_BYTES[kind] // image_bytes))
+    owner = getattr(model, "__wrapped__", model)
+    key = (tuple(image_shape), dtype, str(device), autocast)
+    cached = _cached_plans(owner).get(key)
+    if cached is not None:
+        return cached
+    if total < PROBE_MIN_BATCHES * start:
+        return ForwardPlan(start, layouts[0])
+    plan = _probe(forward, start, largest, layouts, device)
+    _cached_plans(owner)[key] = plan
+    return plan
+
+
+def clear_forward_plans() -> None:
+    """Forget every probed plan (the next call of each model probes again), e.g. before timing a first call."""
+    _PLANS.clear()
+
+
+def _cached_plans(owner: Any) -> dict[tuple[Any, ...], ForwardPlan]:
+    """The plans of one model, or a throw-away dict for models that cannot be weakly referenced."""
+    try:
+        return _PLANS.setdefault(owner, {})
+    except TypeError:
+        return {}
+
+
+def _power_of_two_below(limit: int) -> int:
+    """The largest power of two ``<= limit`` (at least 1)."""
+    return 1 << max(0, int(limit).bit_length() - 1)
+
+
+def _probe(
+    forward: Callable[[ForwardPlan], None],
+    start: int,
+    largest: int,
+    layouts: tuple[bool, ...],
+    device: torch.device,
+) -> ForwardPlan:
+    """Time the layouts at ``start`` images, then double (or else halve) the batch while it gets faster per image."""
+    costs = {layout: _seconds_per_image(forward, ForwardPlan(start, layout), device) for layout in layouts}
+    layout = min(costs, key=costs.__getitem__)
+    best, best_cost = start, costs[layout]
+    for step in (2, 0.5):
+        size = best
+        while 1 <= int(size * step) <= largest and int(size * step) != size:
+            size = int(size * step)
+            cost = _seconds_per_image(forward, ForwardPlan(size, layout), device)
+            if cost > PROBE_GAIN * best_cost:
+                break
+            best, best_cost = size, cost
+        if best != start:  # doubling helped: no need to try halving
+            break
+    return ForwardPlan(best, layout)
+
+
+def _seconds_per_image(forward: Callable[[ForwardPlan], None], plan: ForwardPlan, device: torch.device) -> float:
+    """Best of three timed forward passes after one untimed one (first calls of a shape set up kernels), per image.
+
+    CPU time of this process on the CPU (it hardly moves when other processes compete for the cores), wall-clock
+    time after synchronising on CUDA. A batch that runs out of memory costs infinity.
+    """
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    try:
+        forward(plan)
+        seconds = []
+        for _ in range(3):
+            _synchronize(device)
+            begin = clock()
+            forward(plan)
+            _synchronize(device)
+            seconds.append(clock() - begin)
+    except torch.cuda.OutOfMemoryError:  # also raised on other devices by torch >= 2.5 (its alias)
+        return float("inf")
+    return min(seconds) / plan.batch_size
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
