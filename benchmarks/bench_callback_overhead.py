@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "quickstart.py"
@@ -58,11 +59,12 @@ def quickstart_seconds(extra: list[str]) -> tuple[float, float, float]:
     return float(match.group(1)), float(match.group(2)), float(hooks.group(1))
 
 
-def label_noise_seconds(with_monitor: bool, epochs: int) -> tuple[float, float, float]:
+def label_noise_seconds(with_monitor: bool, epochs: int, max_samples: Optional[int]) -> tuple[float, float, float]:
     """Run the label-noise config once (CLI) and return its wall-clock and CPU seconds (no hook time: 0)."""
     with tempfile.TemporaryDirectory() as out:
         override = Path(out) / "callbacks.yaml"
-        override.write_text(LABEL_NOISE_MONITOR.format(monitor=MONITOR if with_monitor else ""))
+        monitor = MONITOR + ("" if max_samples is None else f"        max_samples: {max_samples}\n")
+        override.write_text(LABEL_NOISE_MONITOR.format(monitor=monitor if with_monitor else ""))
         command = [
             sys.executable, "-m", "iaside_lightning.cli", "fit", "--config", str(LABEL_NOISE), "--config", str(override),
             f"--trainer.max_epochs={epochs}", f"--trainer.logger.init_args.save_dir={out}",
@@ -82,10 +84,12 @@ def main() -> None:
     parser.add_argument("--example", choices=["quickstart", "label_noise"], default="quickstart")
     parser.add_argument("--epochs", type=int, default=10, help="label_noise: epochs of each fit")
     parser.add_argument("--monitor", choices=["spectral", "boundary"], default="spectral")
+    parser.add_argument("--max-samples", type=int, default=None, help="the spectral monitor's (default: its default)")
     args = parser.parse_args()
     if args.example == "label_noise" and args.monitor != "spectral":
         parser.error("--example label_noise measures the spectral monitor only")
     extra = ["--epochs", "2", "--num-train", "1024"] if args.quick else []
+    extra += [] if args.max_samples is None else ["--max-samples", str(args.max_samples)]
     times: dict[str, list[tuple[float, float, float]]] = {"without": [], "with": []}
     for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
         if args.example == "quickstart":
@@ -93,8 +97,8 @@ def main() -> None:
             times["with"].append(quickstart_seconds([*extra, "--monitor", args.monitor]))
         else:
             epochs = 5 if args.quick else args.epochs
-            times["without"].append(label_noise_seconds(False, epochs))
-            times["with"].append(label_noise_seconds(True, epochs))
+            times["without"].append(label_noise_seconds(False, epochs, None))
+            times["with"].append(label_noise_seconds(True, epochs, args.max_samples))
     for clock, column in (("wall", 0), ("CPU", 1)):
         medians = {}
         for name, runs in times.items():

@@ -34,7 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--num-train", type=int, default=8192)
-    parser.add_argument("--max-samples", type=int, default=16, help="images analysed per validation epoch")
+    parser.add_argument(
+        "--max-samples", type=int, default=None, help="images analysed per validation epoch (default: the monitor's)"
+    )
     parser.add_argument("--out-dir", default="outputs/quickstart", help="TensorBoard log directory")
     parser.add_argument("--figures-dir", default=None, help="also save the final figures as PNG files here")
     parser.add_argument(
@@ -53,9 +55,8 @@ def main() -> None:
     model = SmallCNNClassifier(in_channels=1, num_classes=4)
     # fill="permute": absent bands are taken from another validation image, so the empty coalition is a real image
     # rather than a blank one (a blank image is far outside the training distribution of most models).
-    monitor = SpectralRobustnessMonitor(
-        num_bands=8, fill="permute", normalization=data.normalization, max_samples=args.max_samples
-    )
+    budget = {} if args.max_samples is None else {"max_samples": args.max_samples}
+    monitor = SpectralRobustnessMonitor(num_bands=8, fill="permute", normalization=data.normalization, **budget)
     profiler = SimpleProfiler() if args.profile else None
     trainer = Trainer(
         max_epochs=args.epochs,

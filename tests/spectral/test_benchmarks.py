@@ -88,7 +88,8 @@ def test_bench_engine_quick_prints_ratios(bench: Loader, capsys: pytest.CaptureF
     # The sweep tries both layouts at every size that fits the call: 16 images (2 x 8) leave out none, 4 leave out 8, 16.
     assert len(re.findall(r"^  limit sweep, +(contiguous|channels_last): 2: \d+\.\d\d  8: \d+\.\d\d  16: ", out, re.M)) == 2
     assert len(re.findall(r"^  limit sweep, +(contiguous|channels_last): 2: \d+\.\d\d ms/image$", out, re.M)) == 2
-    assert len(re.findall(r"^engine first call \(fresh plan cache, probe included\): cpu \d", out, re.M)) == 2
+    settled = r"^engine plan: (\d+ images per forward, (contiguous|channels_last); \d+ calls to settle|the default \(no probe)"
+    assert len(re.findall(settled, out, re.M)) == 2
     assert len(re.findall(r"^engine's own work \(no-work model\): cpu \d+\.\d+ s = \d+\.\d% of the engine$", out, re.M)) == 2
 
 

@@ -11,7 +11,7 @@ from iaside_lightning.functional import coalition_values, spectral_shapley
 from iaside_lightning.functional.spectral import forward_plan as plan_module
 from iaside_lightning.functional.spectral.bands import band_images, band_masks
 from iaside_lightning.functional.spectral.coalitions import CoalitionImages, coalition_matrix, fill_images
-from iaside_lightning.functional.spectral.forward_plan import ForwardPlan, clear_forward_plans, forward_plan
+from iaside_lightning.functional.spectral.forward_plan import ForwardPlan, cached_plan, clear_forward_plans, forward_plan
 
 CPU = torch.device("cpu")
 
@@ -106,9 +106,16 @@ def test_probe_picks_the_fastest_plan_and_caches_it(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(plan_module, "_seconds_per_image", cost)
     model = Recorder()
-    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; the call has 64 * 16 = 1024 images.
+    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; each call has 64 * 16 = 1024 images, so the probe
+    # waits until 32 * 256 images have run: the 8th call.
     images, labels = torch.rand(16, 3, 32, 32), torch.randint(0, 5, (16,))
+    for _ in range(7):
+        coalition_values(model, images, labels, num_bands=6, fill="zero")
+    assert not probed and {size for size, _ in model.calls} == {256}  # the default plan meanwhile
+    assert cached_plan(model, images.shape[1:], images.dtype, CPU) is None
+    model.calls.clear()
     coalition_values(model, images, labels, num_bands=6, fill="zero")
+    assert cached_plan(model, images.shape[1:], images.dtype, CPU) == ForwardPlan(32, True)
     assert probed[:2] == [ForwardPlan(256, True), ForwardPlan(256, False)]
     assert probed[-1] == ForwardPlan(16, True)  # 256 -> 512 is over the call, then halving until 16 is worse
     assert {size for size, _ in model.calls[len(probed) :]} == {32}

@@ -4,10 +4,12 @@ A model's speed per image depends on how many images one forward pass holds (too
 many: activations spill out of the caches) and on the input's memory layout (oneDNN and cuDNN pick their fast
 convolution paths from a ``channels_last`` input even when the weights are contiguous). The best choice depends on
 the model, the image size and the device, so the engine measures it: the first time a model meets a given image
-shape (and dtype, device, autocast), it times a few forward passes of real coalition images (both layouts at a
-starting batch size, then batch sizes doubled or halved while that is faster) and keeps the fastest plan for every
-later call with that model and shape. The probe's outputs are discarded, so results never depend on it; they
-depend on the plan only to float tolerance (a convolution may sum in another order in another layout or batch).
+shape (and dtype, device, autocast) often enough for a probe to pay off, it times a few forward passes of real
+coalition images (both layouts at a starting batch size, then batch sizes doubled or halved while that is faster)
+and keeps the fastest plan for every later call with that model and shape; until then a default plan runs (a
+starting batch of 8 MiB of images, 128 MiB on CUDA, in ``channels_last`` for multi-channel images). The probe's
+outputs are discarded; results depend on the plan only to float tolerance (a convolution may sum in another order
+in another layout or batch), so a long run may differ in the last digits before and after its probe.
 Pass ``forward_batch_size`` for a fixed plan without probing (and bitwise-repeatable results across processes).
 """
 
@@ -15,23 +17,26 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 
-__all__ = ["ForwardPlan", "clear_forward_plans", "forward_plan"]
+__all__ = ["ForwardPlan", "cached_plan", "clear_forward_plans", "forward_plan"]
 
 #: Starting batch of the probe, in bytes of input images, and the largest batch it may try, per device type.
 START_BYTES = {"cpu": 8 * 2**20, "cuda": 128 * 2**20}
 MAX_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
 #: Largest number of images in one forward pass, per device type (other devices use the CPU's figures).
 MAX_IMAGES = {"cpu": 256, "cuda": 1024}
-#: Probe only calls with at least this many times the starting batch: smaller calls run the default plan.
-PROBE_MIN_BATCHES = 4
+#: Probe once a model has run this many starting batches of images of one shape (over all calls, counting this
+#: one): until then the default plan runs (the starting batch, ``channels_last`` for multi-channel images), so that
+#: the probe (about 16 starting batches of discarded work) costs at most half of what the model has already done.
+PROBE_AFTER_BATCHES = 32
 #: A larger or smaller batch must be this much faster per image to be taken (timings are noisy).
 PROBE_GAIN = 0.97
 
-_PLANS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], ForwardPlan]]" = weakref.WeakKeyDictionary()
+#: Per model: per (image shape, dtype, device, autocast), its probed plan or the images run so far without one.
+_PLANS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Union[ForwardPlan, int]]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -72,25 +77,39 @@ def forward_plan(
     Example:
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
         >>> forward_plan(model, lambda plan: None, torch.Size([3, 8, 8]), torch.float32, torch.device("cpu"), 64)
-        ForwardPlan(batch_size=64, channels_last=True)
+        ForwardPlan(batch_size=256, channels_last=True)
     """
     kind = device.type if device.type in START_BYTES else "cpu"
     image_bytes = max(1, image_shape.numel() * torch.empty(0, dtype=dtype).element_size())
     layouts = (True, False) if len(image_shape) == 3 and image_shape[0] > 1 else (False,)
     if forward_batch_size is not None:
         return ForwardPlan(forward_batch_size, layouts[0])
-    largest = max(1, min(MAX_IMAGES[kind], MAX_BYTES[kind] // image_bytes, total))
+    largest = max(1, min(MAX_IMAGES[kind], MAX_BYTES[kind] // image_bytes))
     start = min(largest, _power_of_two_below(START_BYTES[kind] // image_bytes))
-    owner = getattr(model, "__wrapped__", model)
+    plans = _cached_plans(getattr(model, "__wrapped__", model))
     key = (tuple(image_shape), dtype, str(device), autocast)
-    cached = _cached_plans(owner).get(key)
-    if cached is not None:
-        return cached
-    if total < PROBE_MIN_BATCHES * start:
+    entry = plans.get(key, 0)
+    if isinstance(entry, ForwardPlan):
+        return entry
+    if entry + total < PROBE_AFTER_BATCHES * start or total < start:
+        plans[key] = entry + total  # not yet worth a probe: count the images run with the default plan
         return ForwardPlan(start, layouts[0])
-    plan = _probe(forward, start, largest, layouts, device)
-    _cached_plans(owner)[key] = plan
+    plan = _probe(forward, start, min(largest, total), layouts, device)  # every probe batch fits this call
+    plans[key] = plan
     return plan
+
+
+def cached_plan(
+    model: Any, image_shape: torch.Size, dtype: torch.dtype, device: torch.device, autocast: Optional[str] = None
+) -> Optional[ForwardPlan]:
+    """The plan probed for this model and image shape, or ``None`` while the default plan still runs.
+
+    Example:
+        >>> cached_plan(torch.nn.Linear(2, 2), torch.Size([3, 8, 8]), torch.float32, torch.device("cpu")) is None
+        True
+    """
+    entry = _cached_plans(getattr(model, "__wrapped__", model)).get((tuple(image_shape), dtype, str(device), autocast))
+    return entry if isinstance(entry, ForwardPlan) else None
 
 
 def clear_forward_plans() -> None:
@@ -98,7 +117,7 @@ def clear_forward_plans() -> None:
     _PLANS.clear()
 
 
-def _cached_plans(owner: Any) -> dict[tuple[Any, ...], ForwardPlan]:
+def _cached_plans(owner: Any) -> dict[tuple[Any, ...], Union[ForwardPlan, int]]:
     """The plans of one model, or a throw-away dict for models that cannot be weakly referenced."""
     try:
         return _PLANS.setdefault(owner, {})
