@@ -96,43 +96,43 @@ def test_values_do_not_depend_on_the_plan() -> None:
 
 
 def test_probe_picks_the_fastest_plan_and_caches_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A synthetic cost per image (lowest at 32 images in channels_last): the probe finds it, once."""
+    """A synthetic cost per image (lowest at 64 images in channels_last): the probe finds it, once."""
     probed: list[ForwardPlan] = []
 
     def cost(forward, plan: ForwardPlan, device) -> float:
         probed.append(plan)
         forward(plan)
-        return abs(plan.batch_size - 32) + (0.0 if plan.channels_last else 100.0)
+        return abs(plan.batch_size - 64) + (0.0 if plan.channels_last else 100.0)
 
     monkeypatch.setattr(plan_module, "_seconds_per_image", cost)
     model = Recorder()
-    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; each call has 64 * 16 = 1024 images, so the probe
-    # waits until 32 * 256 images have run: the 8th call.
+    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; each call has 256 * 16 = 4096 images, so the probe
+    # waits until 64 * 256 images have run: the 4th call.
     images, labels = torch.rand(16, 3, 32, 32), torch.randint(0, 5, (16,))
-    for _ in range(7):
-        coalition_values(model, images, labels, num_bands=6, fill="zero")
+    for _ in range(3):
+        coalition_values(model, images, labels, num_bands=8, fill="zero")
     assert not probed and {size for size, _ in model.calls} == {256}  # the default plan meanwhile
     assert cached_plan(model, images.shape[1:], images.dtype, CPU) is None
     model.calls.clear()
-    coalition_values(model, images, labels, num_bands=6, fill="zero")
-    assert cached_plan(model, images.shape[1:], images.dtype, CPU) == ForwardPlan(32, True)
-    assert probed[:2] == [ForwardPlan(256, True), ForwardPlan(256, False)]
-    assert probed[-1] == ForwardPlan(16, True)  # 256 -> 512 is over the call, then halving until 16 is worse
-    assert {size for size, _ in model.calls[len(probed) :]} == {32}
+    coalition_values(model, images, labels, num_bands=8, fill="zero")
+    assert cached_plan(model, images.shape[1:], images.dtype, CPU) == ForwardPlan(64, True)
+    # Both layouts at the start, then the ladder in channels_last (512 and 1024 exceed the CPU's 256 images).
+    assert probed == [ForwardPlan(256, True), ForwardPlan(256, False), ForwardPlan(64, True), ForwardPlan(128, True)]
+    assert {size for size, _ in model.calls[len(probed) :]} == {64}
     probed.clear()
     model.calls.clear()
-    coalition_values(model_view(model, lambda module, x: module(x)), images, labels, num_bands=6, fill="zero")
-    assert not probed and {size for size, _ in model.calls} == {32}  # cached for the module, also through a view
+    coalition_values(model_view(model, lambda module, x: module(x)), images, labels, num_bands=8, fill="zero")
+    assert not probed and {size for size, _ in model.calls} == {64}  # cached for the module, also through a view
 
 
-def test_probe_doubles_while_faster_and_survives_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_ladder_survives_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     def forward(plan: ForwardPlan) -> None:
         if plan.batch_size > 64:
             raise torch.cuda.OutOfMemoryError("too big")
 
-    monkeypatch.setattr(plan_module.time, "process_time", iter(range(10**6)).__next__)  # every call costs 1 s
-    plan = plan_module._probe(forward, start=16, largest=256, layouts=(True, False), device=CPU)
-    assert plan == ForwardPlan(64, True)  # cost 1/16, 1/32, 1/64, then 128 runs out of memory
+    monkeypatch.setattr(plan_module.time, "process_time", iter(range(10**6)).__next__)  # every forward costs 1 s
+    plan = plan_module._probe(forward, start=32, largest=256, layouts=(True, False), device=CPU)
+    assert plan == ForwardPlan(64, True)  # cost 1 / size per image; 128 runs out of memory
 
 
 def test_small_calls_and_user_sizes_are_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:

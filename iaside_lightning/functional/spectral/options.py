@@ -56,8 +56,9 @@ OPTION_DOCS: dict[str, str] = {
     "output_transform": "maps the model output to ``[N, K]`` logits, e.g. ``lambda out: out[\"logits\"]``.",
     "forward_batch_size": (
         "coalition images per forward pass, whatever the number of images analysed; default (``None``): tuned once "
-        "per model, image shape and device by timing a few forward passes (both input layouts, batch sizes doubled "
-        "or halved while faster) and cached, see :mod:`~iaside_lightning.functional.spectral.forward_plan`. Results "
+        "per model, image shape and device by timing a few forward passes (both input layouts, five batch sizes) "
+        "once the model has run enough images, and cached, see "
+        ":mod:`~iaside_lightning.functional.spectral.forward_plan`. Results "
         "depend on it only to float tolerance, unless the model normalises over the batch in eval mode (e.g. "
         "BatchNorm with ``track_running_stats=False``, which warns); pass a number for bitwise-repeatable runs."
     ),
