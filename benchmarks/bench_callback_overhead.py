@@ -56,6 +56,9 @@ def quickstart_seconds(extra: list[str]) -> tuple[float, float, float]:
         )
     match = re.search(r"fit took ([0-9.]+) s \(([0-9.]+) s CPU\)", done.stdout)
     hooks = re.search(r"monitor hooks took ([0-9.]+) s", done.stdout)
+    srs = re.search(r"SRS = [0-9.]+ \+- ([0-9.]+)", done.stdout)
+    if srs is not None:  # the spectral monitor's last epoch: what its budget buys
+        print(f"  SRS standard error at the last epoch: {srs.group(1)}", flush=True)
     return float(match.group(1)), float(match.group(2)), float(hooks.group(1))
 
 

@@ -81,7 +81,8 @@ def test_bench_engine_quick_prints_ratios(bench: Loader, capsys: pytest.CaptureF
     assert module.main(argv + ["--configs", "resnet18:32:2:3", "resnet18:224:1:2"]) == 0
     out = capsys.readouterr().out
     target = r"  \[target {} on cpu median: (met|MISSED)\]$"
-    assert len(re.findall(rf"^engine / limit: {RATIOS}{target.format('<= 1.05')}", out, re.M)) == 2
+    assert len(re.findall(rf"^engine / limit \(the fastest by-hand variant\): {RATIOS}{target.format('<= 1.05')}", out, re.M)) == 2
+    assert len(re.findall(r"^by hand, \d+ images, (contiguous|channels_last) +cpu ", out, re.M)) == 4  # two finalists
     assert len(re.findall(rf"^textbook / engine: {RATIOS}", out, re.M)) == 2
     assert re.search(rf"^textbook / engine: {RATIOS}{target.format('>= 5')}", out, re.M)  # the 224 px one only
     assert len(re.findall(rf"^textbook / limit \(the most any engine can gain\): {RATIOS}$", out, re.M)) == 2
@@ -93,17 +94,23 @@ def test_bench_engine_quick_prints_ratios(bench: Loader, capsys: pytest.CaptureF
     assert len(re.findall(r"^engine's own work \(no-work model\): cpu \d+\.\d+ s = \d+\.\d% of the engine$", out, re.M)) == 2
 
 
-def test_bench_engine_limit_is_the_fastest_candidate(bench: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
-    """find_limit keeps the candidate with the lowest measured cost per image (a fake clock makes costs known)."""
+def test_bench_engine_limit_ranks_candidates_by_cost(bench: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_limit ranks layout x batch candidates by measured cost per image (a fake clock makes costs known)."""
     module = bench("bench_engine")
+    seconds = {1: 5.0, 2: 1.0, 4: 3.0}  # per timed pass, whatever the layout
+    clock = [0.0]
     calls: list[int] = []
-    model = nn.Identity()
-    monkeypatch.setattr(module, "run_forward", lambda model, images, size, autocast: calls.append(size))
-    ticks = iter(range(10**6))
-    monkeypatch.setattr(module.time, "process_time", lambda: next(ticks) * (1 + calls[-1] % 3 if calls else 1))
-    limit, lines = module.find_limit(model, torch.rand(8, 3, 4, 4), sizes=(1, 2, 4, 16))
+
+    def run_forward(model: nn.Module, images: torch.Tensor, size: int, autocast: object) -> None:
+        calls.append(size)
+        clock[0] += seconds[size]
+
+    monkeypatch.setattr(module, "run_forward", run_forward)
+    monkeypatch.setattr(module.time, "process_time", lambda: clock[0])
+    ranked, lines = module.find_limit(nn.Identity(), torch.rand(8, 3, 4, 4), sizes=(1, 2, 4, 16))
     assert 16 not in calls  # larger than the images
-    assert limit.batch_size in (1, 2, 4) and len(lines) == 3
+    assert [c.batch_size for c in ranked] == [2, 2, 4, 4, 1, 1] and len(lines) == 2
+    assert "2: 125.00" in lines[0]  # 1 s for 8 images: 125 ms per image
 
 
 def test_bench_memory_quick_prints_growth(bench: Loader, capsys: pytest.CaptureFixture[str]) -> None:

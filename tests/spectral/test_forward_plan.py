@@ -107,9 +107,9 @@ def test_probe_picks_the_fastest_plan_and_caches_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(plan_module, "_seconds_per_image", cost)
     model = Recorder()
     # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; each call has 256 * 16 = 4096 images, so the probe
-    # waits until 64 * 256 images have run: the 4th call.
+    # waits until 96 * 256 images have run: the 6th call.
     images, labels = torch.rand(16, 3, 32, 32), torch.randint(0, 5, (16,))
-    for _ in range(3):
+    for _ in range(5):
         coalition_values(model, images, labels, num_bands=8, fill="zero")
     assert not probed and {size for size, _ in model.calls} == {256}  # the default plan meanwhile
     assert cached_plan(model, images.shape[1:], images.dtype, CPU) is None
@@ -130,9 +130,15 @@ def test_probe_ladder_survives_out_of_memory(monkeypatch: pytest.MonkeyPatch) ->
         if plan.batch_size > 64:
             raise torch.cuda.OutOfMemoryError("too big")
 
-    monkeypatch.setattr(plan_module.time, "process_time", iter(range(10**6)).__next__)  # every forward costs 1 s
+    monkeypatch.setattr(plan_module.time, "process_time", iter(range(10**6)).__next__)  # every timing costs 1 s
     plan = plan_module._probe(forward, start=32, largest=256, layouts=(True, False), device=CPU)
-    assert plan == ForwardPlan(64, True)  # cost 1 / size per image; 128 runs out of memory
+    assert plan == ForwardPlan(64, True)  # cost 1 / (passes * size) per image; 128 runs out of memory
+
+
+def test_a_probe_timing_covers_enough_images() -> None:
+    sizes: list[int] = []
+    cost = plan_module._seconds_per_image(lambda plan: sizes.append(plan.batch_size), ForwardPlan(8, True), CPU)
+    assert sizes == [8] * (1 + 2 * 4) and cost >= 0  # one untimed pass, then two timings of 4 x 8 = 32 images
 
 
 def test_small_calls_and_user_sizes_are_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:

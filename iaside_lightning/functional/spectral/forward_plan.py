@@ -30,8 +30,10 @@ MAX_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
 MAX_IMAGES = {"cpu": 256, "cuda": 1024}
 #: Probe once a model has run this many starting batches of images of one shape (over all calls, counting this
 #: one): until then the default plan runs (the starting batch, ``channels_last`` for multi-channel images), so that
-#: the probe (up to ~35 starting batches of discarded work) costs at most about half of what the model has done.
-PROBE_AFTER_BATCHES = 64
+#: the probe (up to ~50 starting batches of discarded work) costs at most about half of what the model has done.
+PROBE_AFTER_BATCHES = 96
+#: Each timing of a probed plan covers at least this many images (several forward passes of small batches).
+PROBE_SAMPLE_IMAGES = 32
 
 #: Per model: per (image shape, dtype, device, autocast), its probed plan or the images run so far without one.
 _PLANS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Union[ForwardPlan, int]]]" = weakref.WeakKeyDictionary()
@@ -150,24 +152,27 @@ def _probe(
 
 
 def _seconds_per_image(forward: Callable[[ForwardPlan], None], plan: ForwardPlan, device: torch.device) -> float:
-    """Best of three timed forward passes after one untimed one (first calls of a shape set up kernels), per image.
+    """Per-image time of a plan: the better of two timings of at least ``PROBE_SAMPLE_IMAGES`` images each, after
+    one untimed forward pass (first calls of a shape set up kernels).
 
     CPU time of this process on the CPU (it hardly moves when other processes compete for the cores), wall-clock
     time after synchronising on CUDA. A batch that runs out of memory costs infinity.
     """
     clock = time.process_time if device.type == "cpu" else time.perf_counter
+    passes = -(-PROBE_SAMPLE_IMAGES // plan.batch_size)
     try:
         forward(plan)
         seconds = []
-        for _ in range(3):
+        for _ in range(2):
             _synchronize(device)
             begin = clock()
-            forward(plan)
+            for _ in range(passes):
+                forward(plan)
             _synchronize(device)
             seconds.append(clock() - begin)
     except torch.cuda.OutOfMemoryError:  # also raised on other devices by torch >= 2.5 (its alias)
         return float("inf")
-    return min(seconds) / plan.batch_size
+    return min(seconds) / (passes * plan.batch_size)
 
 
 def _synchronize(device: torch.device) -> None:
