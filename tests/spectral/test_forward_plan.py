@@ -135,6 +135,14 @@ def test_probe_ladder_survives_out_of_memory(monkeypatch: pytest.MonkeyPatch) ->
     assert plan == ForwardPlan(64, True)  # cost 1 / (passes * size) per image; 128 runs out of memory
 
 
+def test_probe_keeps_the_default_unless_another_plan_is_clearly_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    costs = {ForwardPlan(16, True): 1.0, ForwardPlan(16, False): 0.99, ForwardPlan(64, False): 0.98}
+    monkeypatch.setattr(plan_module, "_seconds_per_image", lambda forward, plan, device: costs.get(plan, 2.0))
+    assert plan_module._probe(print, 16, 256, (True, False), CPU) == ForwardPlan(16, True)  # 2 % is noise
+    costs[ForwardPlan(64, False)] = 0.9
+    assert plan_module._probe(print, 16, 256, (True, False), CPU) == ForwardPlan(64, False)
+
+
 def test_a_probe_timing_covers_enough_images() -> None:
     sizes: list[int] = []
     cost = plan_module._seconds_per_image(lambda plan: sizes.append(plan.batch_size), ForwardPlan(8, True), CPU)

@@ -34,6 +34,8 @@ MAX_IMAGES = {"cpu": 256, "cuda": 1024}
 PROBE_AFTER_BATCHES = 96
 #: Each timing of a probed plan covers at least this many images (several forward passes of small batches).
 PROBE_SAMPLE_IMAGES = 32
+#: Another plan replaces the default only if it is faster per image by more than 3 % (timings are noisy).
+PROBE_GAIN = 0.97
 
 #: Per model: per (image shape, dtype, device, autocast), its probed plan or the images run so far without one.
 _PLANS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Union[ForwardPlan, int]]]" = weakref.WeakKeyDictionary()
@@ -140,15 +142,18 @@ def _probe(
     """Time the layouts at ``start`` images, then the faster layout at a quarter, half, twice and four times that.
 
     A whole ladder rather than a climb that stops at the first step that is not faster: per-image costs near the
-    optimum differ by a few percent, less than the noise of a shared machine, so a climb stops early by chance.
+    optimum differ by a few percent, less than the noise of a shared machine, so a climb stops early by chance. For
+    the same reason the default plan stays unless another is faster by more than ``1 - PROBE_GAIN``.
     """
+    default = ForwardPlan(start, layouts[0])
     costs = {ForwardPlan(start, layout): _seconds_per_image(forward, ForwardPlan(start, layout), device) for layout in layouts}
     layout = min(costs, key=costs.__getitem__).channels_last
     for factor in (0.25, 0.5, 2, 4):
         size = int(start * factor)
         if 1 <= size <= largest and ForwardPlan(size, layout) not in costs:
             costs[ForwardPlan(size, layout)] = _seconds_per_image(forward, ForwardPlan(size, layout), device)
-    return min(costs, key=costs.__getitem__)
+    best = min(costs, key=costs.__getitem__)
+    return best if costs[best] < PROBE_GAIN * costs[default] else default
 
 
 def _seconds_per_image(forward: Callable[[ForwardPlan], None], plan: ForwardPlan, device: torch.device) -> float:
