@@ -138,7 +138,11 @@ class CoalitionImages:
         self.num_coalitions = self.weights.shape[0]
         self.total = self.num_coalitions * bands.shape[1]
         self.dtype = bands.dtype if dtype is None else dtype
-        self._terms: tuple[Optional[tuple[int, bool]], Tensor, Optional[Tensor]] = (None, bands.new_empty(0), None)
+        if normalization is not None:  # per channel, broadcast over [C, H, W]
+            normalization = (normalization[0].to(bands)[:, None, None], normalization[1].to(bands)[:, None, None])
+        self.normalization = normalization
+        self._terms_key: Optional[tuple[int, bool]] = None
+        self._diff, self._base = bands.new_empty(0), None
         self._buffers: dict[bool, Tensor] = {}
 
     def pair(self, index: int) -> tuple[int, int]:
@@ -179,22 +183,37 @@ class CoalitionImages:
         return buffer
 
     def _image_terms(self, image: int, channels_last: bool) -> tuple[Tensor, Optional[Tensor]]:
-        """``((b - f) / std, (sum f - mean) / std)`` of one image, flattened in the layout's order (cached)."""
-        key, diff, base = self._terms
-        if key == (image, channels_last):
-            return diff, base
-        bands = self.bands[:, image]
-        diff_image = bands if self.fills is None else bands - self.fills[:, image]
-        base_image = None if self.fills is None else self.fills[:, image].sum(0)
+        """``((b - f) / std, (sum f - mean) / std)`` of one image, flattened in the layout's order.
+
+        Written in place into two buffers allocated once (a fresh allocation per image between forward passes makes
+        the allocator return and re-fault the model's activation memory), and kept until another image is needed.
+        """
+        if self._terms_key == (image, channels_last):
+            return self._diff, self._base
+        num_bands, _, channels, height, width = self.bands.shape
+        if self._terms_key is None:
+            self._diff = self.bands.new_empty(num_bands, channels * height * width)
+            affine = self.fills is not None or self.normalization is not None
+            self._base = self.bands.new_empty(channels * height * width) if affine else None
+        self._terms_key = (image, channels_last)
+        diff = _layout_view(self._diff, (num_bands, channels, height, width), channels_last)
+        diff.copy_(self.bands[:, image])
+        if self.fills is not None:
+            diff.sub_(self.fills[:, image])
+        if self._base is not None:
+            base = _layout_view(self._base, (channels, height, width), channels_last).zero_()
+            for band in range(num_bands if self.fills is not None else 0):
+                base.add_(self.fills[band, image])
         if self.normalization is not None:
-            mean, std = (v.to(bands)[:, None, None] for v in self.normalization)
-            diff_image = diff_image / std
-            base_image = ((0.0 if base_image is None else base_image) - mean) / std
-            base_image = base_image.expand(bands.shape[1:])
-        if channels_last:
-            diff_image = diff_image.permute(0, 2, 3, 1)
-            base_image = None if base_image is None else base_image.permute(1, 2, 0)
-        diff = diff_image.reshape(bands.shape[0], -1)
-        base = None if base_image is None else base_image.reshape(-1)
-        self._terms = ((image, channels_last), diff, base)
-        return diff, base
+            mean, std = self.normalization
+            diff.div_(std)
+            base.sub_(mean).div_(std)
+        return self._diff, self._base
+
+
+def _layout_view(buffer: Tensor, shape: tuple[int, ...], channels_last: bool) -> Tensor:
+    """``buffer`` seen as ``[..., C, H, W]`` with its memory in ``[..., H, W, C]`` order if ``channels_last``."""
+    if not channels_last:
+        return buffer.view(shape)
+    *lead, channels, height, width = shape
+    return buffer.view(*lead, height, width, channels).movedim(-1, -3)
