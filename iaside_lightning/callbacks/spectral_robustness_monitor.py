@@ -101,7 +101,7 @@ class SpectralRobustnessMonitor(EpochMonitor):
         normalization: Optional[tuple[Sequence[float], Sequence[float]]] = None,
         beta: float = 0.75,
         every_n_epochs: int = 1,
-        max_samples: Optional[int] = 16,
+        max_samples: Optional[int] = 8,
         dataloader_idx: int = 0,
         batch_keys: Optional[Sequence[str]] = None,
         batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,

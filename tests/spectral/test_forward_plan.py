@@ -106,10 +106,10 @@ def test_probe_picks_the_fastest_plan_and_caches_it(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(plan_module, "_seconds_per_image", cost)
     model = Recorder()
-    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; each call has 256 * 16 = 4096 images, so the probe
-    # waits until 96 * 256 images have run: the 6th call.
+    # 8 MiB / (3 * 32 * 32 * 4 bytes) -> a start at 256 images; the probe would run 2,112 images, so it waits until
+    # twice that have run: each call has 256 * 16 = 4096 images, the 2nd call probes.
     images, labels = torch.rand(16, 3, 32, 32), torch.randint(0, 5, (16,))
-    for _ in range(5):
+    for _ in range(1):
         coalition_values(model, images, labels, num_bands=8, fill="zero")
     assert not probed and {size for size, _ in model.calls} == {256}  # the default plan meanwhile
     assert cached_plan(model, images.shape[1:], images.dtype, CPU) is None

@@ -28,10 +28,12 @@ START_BYTES = {"cpu": 8 * 2**20, "cuda": 128 * 2**20}
 MAX_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
 #: Largest number of images in one forward pass, per device type (other devices use the CPU's figures).
 MAX_IMAGES = {"cpu": 256, "cuda": 1024}
-#: Probe once a model has run this many starting batches of images of one shape (over all calls, counting this
+#: Probe once a model has run this many times the probe's own images of one shape (over all calls, counting this
 #: one): until then the default plan runs (the starting batch, ``channels_last`` for multi-channel images), so that
-#: the probe (up to ~50 starting batches of discarded work) costs at most about half of what the model has done.
-PROBE_AFTER_BATCHES = 96
+#: the probe's discarded work is at most half of what the model has done.
+PROBE_WORK_RATIO = 2
+#: Batch sizes the probe tries, as factors of the starting batch, in the faster layout at the start.
+LADDER = (0.25, 0.5, 2, 4)
 #: Each timing of a probed plan covers at least this many images (several forward passes of small batches).
 PROBE_SAMPLE_IMAGES = 32
 #: Another plan replaces the default only if it is faster per image by more than 3 % (timings are noisy).
@@ -93,7 +95,7 @@ def forward_plan(
     entry = plans.get(key, 0)
     if isinstance(entry, ForwardPlan):
         return entry
-    if entry + total < PROBE_AFTER_BATCHES * start or total < start:
+    if entry + total < PROBE_WORK_RATIO * _probe_images(start, largest, len(layouts)) or total < start:
         plans[key] = entry + total  # not yet worth a probe: count the images run with the default plan
         return ForwardPlan(start, layouts[0])
     plan = _probe(forward, start, min(largest, total), layouts, device)  # every probe batch fits this call
@@ -127,6 +129,17 @@ def _cached_plans(owner: Any) -> dict[tuple[Any, ...], Union[ForwardPlan, int]]:
         return {}
 
 
+def _probe_images(start: int, largest: int, num_layouts: int) -> int:
+    """Images the probe runs: each layout at ``start``, then the ladder (see :func:`_probe`, :func:`_seconds_per_image`).
+
+    Example:
+        >>> _probe_images(256, 256, 2)  # 2 x 3 x 256 at the start, then 3 x 64 and 3 x 128
+        2112
+    """
+    sizes = [start] * num_layouts + [s for f in LADDER if 1 <= (s := int(start * f)) <= largest]
+    return sum((1 + 2 * -(-PROBE_SAMPLE_IMAGES // size)) * size for size in sizes)
+
+
 def _power_of_two_below(limit: int) -> int:
     """The largest power of two ``<= limit`` (at least 1)."""
     return 1 << max(0, int(limit).bit_length() - 1)
@@ -148,7 +161,7 @@ def _probe(
     default = ForwardPlan(start, layouts[0])
     costs = {ForwardPlan(start, layout): _seconds_per_image(forward, ForwardPlan(start, layout), device) for layout in layouts}
     layout = min(costs, key=costs.__getitem__).channels_last
-    for factor in (0.25, 0.5, 2, 4):
+    for factor in LADDER:
         size = int(start * factor)
         if 1 <= size <= largest and ForwardPlan(size, layout) not in costs:
             costs[ForwardPlan(size, layout)] = _seconds_per_image(forward, ForwardPlan(size, layout), device)
