@@ -59,7 +59,7 @@ def main() -> None:
             bisection_steps=10, bounds=bounds,
         )
         metric = BoundaryGeometry()
-        metric.update(geometry)
+        metric.update_from_result(geometry)
         scores = {key: float(value) for key, value in metric.compute().items()}
         for name in METHODS:
             localization = AttributionLocalization(top_k=0.1)

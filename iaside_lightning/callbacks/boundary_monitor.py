@@ -16,7 +16,8 @@ from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, mode
 from iaside_lightning.callbacks.epoch_monitor import EpochMonitor
 from iaside_lightning.functional.attacks import Norm
 from iaside_lightning.functional.boundary.geometry import BoundaryGeometryResult, run_boundary_geometry
-from iaside_lightning.functional.boundary.options import BoundaryGeometryOptions, Preset, document_options
+from iaside_lightning.functional.boundary.options import Preset, document_options
+from iaside_lightning.functional.checks import check_positive_int
 from iaside_lightning.metrics.attribution_localization import AttributionLocalization
 from iaside_lightning.metrics.boundary_geometry import BoundaryGeometry
 
@@ -64,10 +65,11 @@ class BoundaryMonitor(EpochMonitor):
 
     Raises:
         ValueError: for an invalid option, at construction (the search and attribution options are validated once,
-            into :class:`~iaside_lightning.functional.boundary.options.BoundaryGeometryOptions`, with the messages
-            of :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry`).
-        TypeError: for a wrongly typed option (at construction) or an unreadable batch (at the first validation
-            batch).
+            by the monitor's :class:`~iaside_lightning.metrics.BoundaryGeometry` into its ``options``, with the
+            messages of :func:`~iaside_lightning.functional.boundary.geometry.boundary_geometry`), or a
+            ``num_probes``, ``num_images`` or ``every_n_epochs`` below 1.
+        TypeError: for a wrongly typed option, e.g. a non-``int`` ``num_probes`` (at construction), or an unreadable
+            batch (at the first validation batch).
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -99,17 +101,16 @@ class BoundaryMonitor(EpochMonitor):
         seed: int = 0,
     ) -> None:
         super().__init__(every_n_epochs, dataloader_idx, log_prefix)
-        for name, value, low in (("num_probes", num_probes, 1), ("num_images", num_images, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-        self.options = BoundaryGeometryOptions.from_preset(
+        check_positive_int(num_probes, "num_probes")
+        check_positive_int(num_images, "num_images")
+        self.geometry = BoundaryGeometry(
             preset, epsilons=epsilons, norm=norm, steps=steps, bisection_steps=bisection_steps, ig_steps=ig_steps,
-            bounds=bounds, seed=seed,
+            bounds=bounds, output_transform=output_transform, seed=seed,
         )
+        self.options = self.geometry.options  # validated once, by the metric
         self.num_probes, self.num_images = num_probes, num_images
         self.forward_fn = check_forward_fn(forward_fn)
         self.output_transform = output_transform
-        self.geometry = BoundaryGeometry()
         self.localization = {name: AttributionLocalization(top_k=top_k) for name in ATTRIBUTIONS}
         self.unpack = BatchUnpacker(batch_transform, batch_keys, mask_key)
         self.log_images = log_images
@@ -179,7 +180,7 @@ class BoundaryMonitor(EpochMonitor):
         with self._forked_rng(pl_module):
             model = model_view(pl_module, self.forward_fn)
             result = run_boundary_geometry(model, images, labels, self.options, output_transform=self.output_transform)
-        self.geometry.update(result)
+        self.geometry.update_from_result(result)  # one search feeds the geometry, the localization and the grid
         if masks is not None:
             for name in ATTRIBUTIONS:
                 self.localization[name].update(getattr(result, name), masks)

@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from iaside_lightning.callbacks.log_prefix import check_log_prefix
 from iaside_lightning.callbacks.score_consumers import FitChecks
+from iaside_lightning.functional.checks import check_non_negative_int, check_positive_int
 
 __all__ = ["EpochMonitor"]
 
@@ -32,6 +33,10 @@ class EpochMonitor(FitChecks):
         dataloader_idx: which validation dataloader to read.
         log_prefix: prefix of every logged key and figure tag (also names the history table).
 
+    Raises:
+        TypeError: if ``every_n_epochs`` or ``dataloader_idx`` is not an ``int``.
+        ValueError: if ``every_n_epochs < 1`` or ``dataloader_idx < 0``, or for a malformed ``log_prefix``.
+
     Example:
         >>> from lightning.pytorch import Trainer
         >>> monitor = EpochMonitor(every_n_epochs=2, dataloader_idx=0, log_prefix="probe/")
@@ -45,13 +50,9 @@ class EpochMonitor(FitChecks):
     _renamed_record_keys: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, every_n_epochs: Optional[int], dataloader_idx: int, log_prefix: str) -> None:
-        if not (every_n_epochs is None and self._schedule_optional) and (
-            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
-        ):
-            allowed = " or None (never)" if self._schedule_optional else ""
-            raise ValueError(f"`every_n_epochs` must be an integer >= 1{allowed}, got {every_n_epochs!r}.")
-        if isinstance(dataloader_idx, bool) or not isinstance(dataloader_idx, int) or dataloader_idx < 0:
-            raise ValueError(f"`dataloader_idx` must be an integer >= 0, got {dataloader_idx!r}.")
+        if not (every_n_epochs is None and self._schedule_optional):
+            check_positive_int(every_n_epochs, "every_n_epochs", none="never" if self._schedule_optional else "")
+        check_non_negative_int(dataloader_idx, "dataloader_idx")
         self.every_n_epochs = every_n_epochs
         self.dataloader_idx = dataloader_idx
         self.log_prefix = check_log_prefix(log_prefix)

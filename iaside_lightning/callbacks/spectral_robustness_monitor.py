@@ -14,6 +14,7 @@ from iaside_lightning import loggers
 from iaside_lightning.callbacks.batch import BatchUnpacker
 from iaside_lightning.callbacks.forward import ForwardFn, check_forward_fn, model_view
 from iaside_lightning.callbacks.epoch_monitor import EpochMonitor
+from iaside_lightning.functional.checks import check_positive_int
 from iaside_lightning.functional.spectral.bands import BandEdges, BandShape
 from iaside_lightning.functional.spectral.coalitions import CoalitionFill
 from iaside_lightning.functional.spectral.estimators import Estimator
@@ -117,8 +118,8 @@ class SpectralRobustnessMonitor(EpochMonitor):
         forward_batch_size: Optional[int] = None,
     ) -> None:
         super().__init__(every_n_epochs, dataloader_idx, log_prefix)
-        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
-            raise ValueError(f"`max_samples` must be a positive integer or None (all samples), got {max_samples!r}.")
+        if max_samples is not None:
+            check_positive_int(max_samples, "max_samples", none="all samples")
         self.metric = SpectralImportance(
             num_bands=num_bands,
             band_shape=band_shape,

@@ -54,7 +54,7 @@ def pgd(
         ``[0, 1]``.
 
     Raises:
-        TypeError: if ``images`` or ``labels`` have the wrong type.
+        TypeError: if ``images``, ``labels`` or ``steps`` have the wrong type.
         ValueError: if a shape or a number is out of range.
 
     Example:

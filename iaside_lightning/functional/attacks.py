@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from iaside_lightning.functional.checks import check_images_and_labels, checked_logits
+from iaside_lightning.functional.checks import check_images_and_labels, check_positive_int, checked_logits
 from iaside_lightning.functional.model_mode import evaluation_mode
 
 __all__ = ["Bounds", "Norm", "check_attack_options", "check_bounds", "pgd_attack"]
@@ -63,7 +63,7 @@ def pgd_attack(
         detached, and a bool ``[N]`` telling whether the model misclassifies them.
 
     Raises:
-        TypeError: for wrongly typed images or labels.
+        TypeError: for wrongly typed images, labels or ``steps``.
         ValueError: for an out-of-range option, or images outside ``bounds``.
 
     Example:
@@ -104,6 +104,9 @@ def check_attack_options(
 ) -> None:
     """Raise a ``ValueError`` naming the first invalid attack option (argument names start with ``prefix``).
 
+    A ``steps`` that is not an ``int`` raises a ``TypeError``
+    (:func:`~iaside_lightning.functional.checks.check_positive_int`).
+
     Example:
         >>> check_attack_options(0.5, "l1", 10, prefix="attack_")
         Traceback (most recent call last):
@@ -114,8 +117,7 @@ def check_attack_options(
         raise ValueError(f"`{prefix}epsilon` must be a non-negative number (radius in input units), got {epsilon!r}.")
     if norm not in ("l2", "linf"):
         raise ValueError(f"`{prefix}norm` must be 'l2' or 'linf', got {norm!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`{prefix}steps` must be a positive integer, got {steps!r}.")
+    check_positive_int(steps, f"{prefix}steps")
     if step_size is not None and not (_is_number(step_size) and step_size > 0):
         raise ValueError(f"`{prefix}step_size` must be a positive number, or None for the default step, got {step_size!r}.")
 

@@ -1,7 +1,7 @@
 """Argument checks that every sub-system shares (images, labels, logits, label range, normalization, devices, counts).
 
 One wording and one exception type per kind of mistake: a wrong type (not a tensor, not floating point, not
-integer) is a ``TypeError``; a wrong shape, an empty batch, a non-finite value or an out-of-range number is a
+integer; ``bool`` is not an integer here) is a ``TypeError``; a wrong shape, an empty batch, a non-finite value or an out-of-range number is a
 ``ValueError``. Each message names the argument and says what to pass instead.
 """
 
@@ -18,6 +18,7 @@ __all__ = [
     "check_label_range",
     "check_labels",
     "check_logits",
+    "check_non_negative_int",
     "check_normalization",
     "check_positive_int",
     "check_seed",
@@ -194,17 +195,47 @@ def parse_normalization(
     return mean, std
 
 
-def check_positive_int(value: int, name: str) -> None:
-    """Raise a clear error unless ``value`` is a positive ``int`` (``bool`` refused).
+def check_positive_int(value: int, name: str, *, none: str = "") -> None:
+    """Raise a ``TypeError`` unless ``value`` is an ``int`` (``bool`` refused), a ``ValueError`` if it is below 1.
+
+    Args:
+        value: the argument to check.
+        name: the argument's name, for the message.
+        none: what ``None`` means where the caller also accepts it (e.g. ``"all samples"``): the message then
+            offers ``None`` too. The caller skips the check for ``None`` itself.
 
     Example:
         >>> check_positive_int(0, "repeats")
         Traceback (most recent call last):
         ...
         ValueError: `repeats` must be a positive integer, got 0.
+        >>> check_positive_int(1.5, "chunk_size")
+        Traceback (most recent call last):
+        ...
+        TypeError: `chunk_size` must be a positive integer: pass an int, got float 1.5.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    _check_int_at_least(value, name, 1, "positive integer", none)
+
+
+def check_non_negative_int(value: int, name: str) -> None:
+    """Raise a ``TypeError`` unless ``value`` is an ``int`` (``bool`` refused), a ``ValueError`` if it is negative.
+
+    Example:
+        >>> check_non_negative_int(-1, "dataloader_idx")
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataloader_idx` must be a non-negative integer, got -1.
+    """
+    _check_int_at_least(value, name, 0, "non-negative integer", "")
+
+
+def _check_int_at_least(value: int, name: str, low: int, what: str, none: str) -> None:
+    """The check of :func:`check_positive_int` and :func:`check_non_negative_int`: an ``int`` of at least ``low``."""
+    alternative = f" or None ({none})" if none else ""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be a {what}{alternative}: pass an int, got {type(value).__name__} {value!r}.")
+    if value < low:
+        raise ValueError(f"`{name}` must be a {what}{alternative}, got {value!r}.")
 
 
 def check_seed(seed: int, name: str = "seed") -> None:

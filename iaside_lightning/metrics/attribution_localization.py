@@ -16,8 +16,14 @@ class AttributionLocalization(SampleMeans):
     standard errors and counts of ``mass_inside`` (share of attribution magnitude in the mask; higher is better),
     ``pointing_game`` (share of samples whose top pixel is in the mask) and ``top_k_outside`` (share of the top
     ``top_k`` pixels outside the mask; lower is better). Samples with an all-zero attribution are left out (their
-    count shows). Works with any attribution method: gradients, IG, BIG, ...; so ``update`` takes the attribution
-    maps, computed once by the caller, rather than a model (see :class:`~iaside_lightning.metrics.SampleMeans`).
+    count shows).
+
+    Why ``update`` takes ``(attributions, masks)`` and not ``(model, images, labels)`` like
+    :class:`~iaside_lightning.metrics.BoundaryGeometry` and :class:`~iaside_lightning.metrics.SpectralImportance`:
+    it is a metric of given attribution maps, as torchmetrics' classification metrics are metrics of given
+    ``(preds, target)``; no model is involved in the score. The maps may come from any attribution method
+    (gradients, IG, BIG, a callable of your own), and one boundary search yields three of them
+    (:class:`~iaside_lightning.callbacks.BoundaryMonitor` scores all three from the search it runs once).
 
     Args:
         top_k: fraction of pixels used by ``top_k_outside``.

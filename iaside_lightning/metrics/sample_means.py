@@ -18,8 +18,12 @@ class SampleMeans(Metric):
     ``compute()`` returns ``{name: mean, name + "_stderr": standard error of the mean, name + "_count": count}``;
     a measure with no defined value has a NaN mean (its count says why).
 
-    The contract of the subclasses: ``update`` takes the per-sample result of their functional (never a model), checks
-    its type, and adds it through :meth:`add`, which checks that every measure has one value per sample.
+    Subclasses add their per-sample measures through :meth:`add`, which checks that every measure has one value per
+    sample. Their ``update`` follows torchmetrics: it takes what the measure is a function of, a model and its data
+    where the metric runs the model (:class:`~iaside_lightning.metrics.BoundaryGeometry`, like
+    :class:`~iaside_lightning.metrics.SpectralImportance`), the scored quantities otherwise
+    (:class:`~iaside_lightning.metrics.AttributionLocalization`: attributions and masks, like ``preds`` and
+    ``target``).
 
     Args:
         measures: names of the per-sample measures.

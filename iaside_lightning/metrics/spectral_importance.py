@@ -56,8 +56,9 @@ class SpectralImportance(CheckedSpectralStates):
     Raises:
         ValueError: at construction, if an option is invalid (validated by
             :class:`~iaside_lightning.functional.spectral.options.SpectralOptions`, with the functional API's
-            messages): e.g. a malformed ``normalization``, a non-integer ``chunk_size`` or ``seed``, or a
-            ``max_coalitions`` budget below the minimum of the estimator that runs.
+            messages): e.g. a malformed ``normalization``, a ``chunk_size`` below 1, or a ``max_coalitions`` budget
+            below the minimum of the estimator that runs.
+        TypeError: at construction, if ``seed``, ``chunk_size`` or ``forward_batch_size`` is not an integer.
 
     Metrics merge (:meth:`merge_state`) and load states (``load_state_dict``) only from metrics with the same
     settings; anything else raises an error naming the setting. With persistent states (``metric.persistent(True)``)

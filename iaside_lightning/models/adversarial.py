@@ -41,7 +41,7 @@ class AdversarialCNNClassifier(SmallCNNClassifier):
         attack_seed: base seed of the attacks' random starts.
 
     Raises:
-        TypeError: if ``robust_validation`` is not a bool or ``attack_seed`` not an int.
+        TypeError: if ``robust_validation`` is not a bool, or ``attack_seed`` or ``attack_steps`` not an int.
         ValueError: if an attack option or ``clean_weight`` is out of range.
 
     Example:

@@ -83,7 +83,7 @@ def test_lightning_cli_parses_the_typed_arguments(monkeypatch: pytest.MonkeyPatc
         ({"attack_epsilon": True}, ValueError, "attack_epsilon"),
         ({"attack_norm": "l1"}, ValueError, "attack_norm"),
         ({"attack_steps": 0}, ValueError, "attack_steps"),
-        ({"attack_steps": 2.0}, ValueError, "attack_steps"),
+        ({"attack_steps": 2.0}, TypeError, "attack_steps"),
         ({"attack_step_size": -0.1}, ValueError, "attack_step_size"),
         ({"attack_bounds": (1.0, 0.0)}, ValueError, "attack_bounds"),
         ({"attack_bounds": (0.0, 1.0, 2.0)}, ValueError, "attack_bounds"),

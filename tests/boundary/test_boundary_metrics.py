@@ -298,8 +298,8 @@ def _subset(result: BoundaryGeometryResult, index: Tensor) -> BoundaryGeometryRe
 
 def test_boundary_geometry_means_rates_and_counts(geometry: BoundaryGeometryResult) -> None:
     metric = BoundaryGeometry()
-    metric.update(_subset(geometry, torch.arange(0, 7)))
-    metric.update(_subset(geometry, torch.arange(7, 16)))
+    metric.update_from_result(_subset(geometry, torch.arange(0, 7)))
+    metric.update_from_result(_subset(geometry, torch.arange(7, 16)))
     result = metric.compute()
     found, correct = geometry.search.found.numpy(), geometry.search.correct.numpy()
     per_sample = {
@@ -328,7 +328,7 @@ def test_boundary_geometry_means_rates_and_counts(geometry: BoundaryGeometryResu
 
 def test_boundary_geometry_without_any_boundary_point_keeps_the_rates(geometry: BoundaryGeometryResult) -> None:
     metric = BoundaryGeometry()
-    metric.update(_subset(geometry, torch.nonzero(~geometry.search.found).flatten()))
+    metric.update_from_result(_subset(geometry, torch.nonzero(~geometry.search.found).flatten()))
     result = metric.compute()
     assert math.isnan(result["distance"]) and int(result["distance_count"]) == 0
     assert float(result["attack_success_rate"]) == 0.0 and 0 < float(result["accuracy"]) < 1
@@ -336,6 +336,6 @@ def test_boundary_geometry_without_any_boundary_point_keeps_the_rates(geometry: 
 
 def test_boundary_geometry_names_a_wrong_argument(geometry: BoundaryGeometryResult) -> None:
     metric = BoundaryGeometry()
-    for wrong in (geometry.search, {"distance": geometry.search.distance}, geometry.cos_ig_big):
-        with pytest.raises(TypeError, match="geometry"):
-            metric.update(wrong)
+    for wrong in (geometry.search, {"distance": geometry.search.distance}, geometry.cos_ig_big, nn.Linear(2, 2)):
+        with pytest.raises(TypeError, match=r"`geometry` must be a BoundaryGeometryResult.*update\(model, images"):
+            metric.update_from_result(wrong)

@@ -113,7 +113,7 @@ def test_logged_scalars_are_in_range_and_equal_a_recomputation_on_the_probes(tmp
     assert torch.equal(images, data.val_set.images[:NUM_PROBES]) and torch.equal(masks, data.val_set.masks[:NUM_PROBES])
     geometry = boundary_geometry(model, images, labels, **SEARCH)
     metric = BoundaryGeometry()
-    metric.update(geometry)
+    metric.update_from_result(geometry)
     want = {k: float(v) for k, v in metric.compute().items()}
     for method in METHODS:
         localization = AttributionLocalization(top_k=0.1)
@@ -275,7 +275,7 @@ def test_figure_and_history_reach_csv_and_tensorboard_loggers(tmp_path: Path, mo
     ("kwargs", "error", "match"),
     [
         ({"num_probes": 0}, ValueError, "num_probes"),
-        ({"num_probes": 2.5}, ValueError, "num_probes"),
+        ({"num_probes": 2.5}, TypeError, "`num_probes` must be a positive integer: pass an int"),
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs"),
         ({"preset": "slow"}, ValueError, "preset"),
         ({"num_images": 0}, ValueError, "num_images"),

@@ -81,7 +81,7 @@ def _boundary_metrics(batches: list[list[int]]) -> dict[str, torch.Tensor]:
     geometry, localization = BoundaryGeometry(), AttributionLocalization(top_k=0.1)
     for batch in batches:
         result, big, masks = _boundary_data(batch)
-        geometry.update(result)
+        geometry.update_from_result(result)
         localization.update(big, masks)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The ``compute`` method", UserWarning)  # the rank without samples

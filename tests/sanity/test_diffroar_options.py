@@ -45,7 +45,7 @@ def test_options_are_frozen_and_replace_checks_again() -> None:
         ({"levels": (0.5, 1.2)}, ValueError, "`levels` must be strictly increasing"),
         ({"levels": "0.5"}, ValueError, "`levels` must be strictly increasing"),
         ({"repeats": 0}, ValueError, "`repeats` must be a positive integer, got 0."),
-        ({"repeats": 1.5}, ValueError, "`repeats` must be a positive integer"),
+        ({"repeats": 1.5}, TypeError, "`repeats` must be a positive integer: pass an int, got float 1.5."),
         ({"per": "channel"}, ValueError, "`per` must be 'coordinate' (each C*H*W value) or 'pixel'"),
         ({"fill": "median"}, ValueError, "`fill` must be 'mean', a number or a per-channel tensor [C], got 'median'."),
         ({"fill": torch.zeros(2, 2)}, ValueError, "`fill` must be a number or one value per channel [C]"),

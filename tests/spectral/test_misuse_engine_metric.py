@@ -64,13 +64,16 @@ def test_bool_and_float_labels_keep_their_type_error(labels: torch.Tensor) -> No
 # 3. chunk_size and seed
 
 
-@pytest.mark.parametrize("chunk_size", [1.5, 2.0, True, 0, -1, "4"])
-def test_bad_chunk_size(chunk_size: object) -> None:
-    with pytest.raises(ValueError, match="`chunk_size` must be a positive integer"):
+@pytest.mark.parametrize(
+    ("chunk_size", "error"),
+    [(1.5, TypeError), (2.0, TypeError), (True, TypeError), ("4", TypeError), (0, ValueError), (-1, ValueError)],
+)
+def test_bad_chunk_size(chunk_size: object, error: type) -> None:
+    with pytest.raises(error, match="`chunk_size` must be a positive integer"):
         spectral_shapley(_linear(), IMAGES, LABELS, num_bands=3, chunk_size=chunk_size)
-    with pytest.raises(ValueError, match="`chunk_size` must be a positive integer"):
+    with pytest.raises(error, match="`chunk_size` must be a positive integer"):
         coalition_values(_linear(), IMAGES, LABELS, num_bands=3, chunk_size=chunk_size)
-    with pytest.raises(ValueError, match="`chunk_size` must be a positive integer"):
+    with pytest.raises(error, match="`chunk_size` must be a positive integer"):
         SpectralImportance(num_bands=3, chunk_size=chunk_size)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from iaside_lightning.functional.attacks import Bounds, Norm, check_attack_options, check_bounds
-from iaside_lightning.functional.checks import check_seed
+from iaside_lightning.functional.checks import check_non_negative_int, check_seed
 from iaside_lightning.functional.option_docs import option_documenter
 
 __all__ = [
@@ -71,7 +71,7 @@ class BoundarySearchOptions:
 
     Raises:
         ValueError: naming the first invalid option and what to pass instead.
-        TypeError: if ``random_start`` is not a bool or ``seed`` not an integer.
+        TypeError: if ``random_start`` is not a bool, or ``seed``, ``steps`` or ``bisection_steps`` not an integer.
 
     Example:
         >>> options = BoundarySearchOptions(epsilons=[0.5, 1], steps=10)
@@ -95,9 +95,7 @@ class BoundarySearchOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "epsilons", _ladder(self.epsilons))
         check_attack_options(self.epsilons[0], self.norm, self.steps)
-        bisection = self.bisection_steps
-        if isinstance(bisection, bool) or not isinstance(bisection, int) or bisection < 0:
-            raise ValueError(f"`bisection_steps` must be a non-negative integer, got {bisection!r}.")
+        check_non_negative_int(self.bisection_steps, "bisection_steps")
         factor = self.step_size_factor
         if isinstance(factor, bool) or not (isinstance(factor, (int, float)) and factor > 0):
             raise ValueError(

@@ -59,8 +59,8 @@ def compute_attributions(
         Attributions with the shape of ``images``, on its device, detached.
 
     Raises:
-        TypeError: if ``images`` or ``labels`` have the wrong type.
-        ValueError: if ``method`` is unknown or a callable returns the wrong shape.
+        TypeError: if ``images``, ``labels`` or ``batch_size`` have the wrong type.
+        ValueError: if ``method`` is unknown, ``batch_size < 1`` or a callable returns the wrong shape.
 
     Example:
         >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))

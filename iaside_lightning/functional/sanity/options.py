@@ -61,8 +61,8 @@ class DiffROAROptions:
         {options}
 
     Raises:
-        TypeError: if ``metric``, ``trainer_kwargs``, ``seed`` or ``progress`` has the wrong type, or ``fill`` is
-            neither ``"mean"``, a number nor a tensor.
+        TypeError: if ``metric``, ``trainer_kwargs``, ``seed``, ``repeats``, ``batch_size`` or ``progress`` has the
+            wrong type, or ``fill`` is neither ``"mean"``, a number nor a tensor.
         ValueError: if ``levels``, ``repeats``, ``per``, ``fill``, ``metric`` or ``batch_size`` has an invalid value.
 
     Example:

@@ -98,7 +98,7 @@ class SpectralOptions:
     Raises:
         ValueError: naming the option and the fix, for any invalid value or combination (e.g. a ``max_coalitions``
             budget below the minimum of the estimator that runs).
-        TypeError: if ``seed`` is not an integer.
+        TypeError: if ``seed``, ``chunk_size`` or ``forward_batch_size`` is not an integer.
 
     Example:
         >>> options = SpectralOptions(num_bands=4, fill="zero")
