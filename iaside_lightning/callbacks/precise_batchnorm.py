@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from iaside_lightning.callbacks.batch import BatchUnpacker
+from iaside_lightning.functional.checks import check_positive_int
 
 __all__ = ["PreciseBatchNorm", "recompute_batchnorm"]
 
@@ -32,7 +33,8 @@ class PreciseBatchNorm(Callback):
         batch_transform: callable mapping a training batch to ``(images, labels)``; default: ``(x, y, ...)`` tuples.
 
     Raises:
-        ValueError: if ``num_batches`` is not a positive integer or ``None``.
+        TypeError: if ``num_batches`` is neither an integer nor ``None``.
+        ValueError: if ``num_batches`` is below 1.
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -44,10 +46,8 @@ class PreciseBatchNorm(Callback):
         num_batches: Optional[int] = None,
         batch_transform: Optional[Callable[[Any], tuple[Tensor, Tensor]]] = None,
     ) -> None:
-        if num_batches is not None and (
-            isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 1
-        ):
-            raise ValueError(f"`num_batches` must be a positive integer or None (a full pass), got {num_batches!r}.")
+        if num_batches is not None:
+            check_positive_int(num_batches, "num_batches", none="a full pass")
         self.num_batches = num_batches
         self.unpack = BatchUnpacker(batch_transform)
 

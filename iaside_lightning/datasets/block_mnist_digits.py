@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from iaside_lightning.datasets.mnist5k import load_mnist5k
+from iaside_lightning.functional.checks import check_positive_int
 from iaside_lightning.datasets.synthetic_digits import make_synthetic_digits
 
 __all__ = ["DIGIT_SIZE", "DigitSource", "NUM_DIGITS", "check_digit_source", "load_digits"]
@@ -88,10 +89,8 @@ def check_digit_source(
             f"`train=False` (MNIST's test digits) needs source='torchvision'; source={source!r} has a single pool of "
             "digits: split it with `stratified_split`."
         )
-    if num_per_class is not None and (
-        isinstance(num_per_class, bool) or not isinstance(num_per_class, int) or num_per_class < 1
-    ):
-        raise ValueError(f"`num_per_class` must be a positive integer or None, got {num_per_class!r}.")
+    if num_per_class is not None:
+        check_positive_int(num_per_class, "num_per_class", none="all the digits")
 
 
 def _load_torchvision_mnist(root: Union[str, Path], train: bool) -> tuple[Tensor, Tensor]:

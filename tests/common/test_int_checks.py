@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from iaside_lightning.callbacks import BoundaryMonitor, DiffROARCallback, SpectralRobustnessMonitor
+from iaside_lightning.datasets.synthetic_digits import make_synthetic_digits
 from iaside_lightning.functional.boundary.options import BoundarySearchOptions
 from iaside_lightning.functional.checks import check_non_negative_int, check_positive_int
 from iaside_lightning.functional.sanity.options import DiffROAROptions
@@ -77,3 +78,10 @@ def test_every_non_negative_integer_option_follows_the_rule(make: Callable[[Any]
 def test_an_optional_schedule_offers_none() -> None:
     with pytest.raises(TypeError, match=r"`every_n_epochs` must be a positive integer or None \(never\): pass an int"):
         DiffROARCallback(every_n_epochs="2")
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True])
+def test_dataset_sizes_use_the_shared_check(bad: object) -> None:
+    error = ValueError if bad == 0 and not isinstance(bad, bool) else TypeError
+    with pytest.raises(error, match="`num_per_class` must be a positive integer"):
+        make_synthetic_digits(bad)  # type: ignore[arg-type]

@@ -94,3 +94,5 @@ def test_callback_sets_training_statistics_before_validation(num_batches: int) -
 def test_invalid_num_batches_is_named() -> None:
     with pytest.raises(ValueError, match="num_batches"):
         PreciseBatchNorm(num_batches=0)
+    with pytest.raises(TypeError, match="`num_batches` must be a positive integer or None \\(a full pass\\): pass an int"):
+        PreciseBatchNorm(num_batches=2.0)  # type: ignore[arg-type]
