@@ -1,5 +1,6 @@
 """Frequency bands on a figure's axes: checked band edges, ``"lo–hi"`` labels and the per-band frequency axis."""
 
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -7,22 +8,42 @@ from matplotlib.axes import Axes
 
 from iaside_lightning.plotting.common import ArrayLike, vector
 
-__all__ = ["band_frequency_axis", "band_labels", "checked_band_edges"]
+__all__ = ["band_frequencies_argument", "band_frequency_axis", "band_labels", "checked_band_frequencies"]
 
 
-def checked_band_edges(band_edges: Optional[ArrayLike], num_bands: int) -> np.ndarray:
+def band_frequencies_argument(band_frequencies: Optional[ArrayLike], band_edges: Optional[ArrayLike]) -> Optional[ArrayLike]:
+    """The plots' band frequencies, also when passed under their deprecated name ``band_edges`` (which warns).
+
+    Example:
+        >>> band_frequencies_argument([0.0, 0.5], None)
+        [0.0, 0.5]
+    """
+    if band_edges is None:
+        return band_frequencies
+    if band_frequencies is not None:
+        raise ValueError("Pass `band_frequencies` alone: `band_edges` is its deprecated name.")
+    warnings.warn(
+        "The plots' `band_edges` argument is now `band_frequencies` (edges in cycles per pixel, a result's "
+        "`band_frequencies`); `band_edges` names the option that cuts the bands.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return band_edges
+
+
+def checked_band_frequencies(band_frequencies: Optional[ArrayLike], num_bands: int) -> np.ndarray:
     """Band edges in cycles per pixel, ``[M + 1]``, increasing within ``[0, 0.5]``; equal-width bands when ``None``.
 
     Example:
-        >>> checked_band_edges(None, 2).tolist()
+        >>> checked_band_frequencies(None, 2).tolist()
         [0.0, 0.25, 0.5]
     """
-    if band_edges is None:
+    if band_frequencies is None:
         return np.linspace(0.0, 0.5, num_bands + 1)
-    edges = vector(band_edges, "band_edges", num_bands + 1)
+    edges = vector(band_frequencies, "band_frequencies", num_bands + 1)
     if edges[0] < 0 or edges[-1] > 0.5 or not bool(np.all(np.diff(edges) > 0)):
         raise ValueError(
-            "`band_edges` must increase strictly within [0, 0.5] cycles per pixel (use "
+            "`band_frequencies` must increase strictly within [0, 0.5] cycles per pixel (use "
             f"`SpectralShapleyResult.band_frequencies`, not the normalised radius), got {edges.tolist()}."
         )
     return edges

@@ -17,7 +17,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from iaside_lightning.plotting.bands import band_frequency_axis, band_labels, checked_band_edges
+from iaside_lightning.plotting.bands import (
+    band_frequencies_argument,
+    band_frequency_axis,
+    band_labels,
+    checked_band_frequencies,
+)
 from iaside_lightning.plotting.common import ArrayLike, figure_and_axes, to_numpy, vector, zero_line
 
 __all__ = ["plot_band_epoch_heatmap", "plot_frequency_response", "plot_spectral_snr", "plot_srs_curve"]
@@ -33,8 +38,9 @@ _HEATMAP_COLORBAR = (0.83, _HEATMAP_MARGINS["bottom"], 0.025, _HEATMAP_MARGINS["
 def plot_frequency_response(
     phi: ArrayLike,
     stderr: Optional[ArrayLike] = None,
-    band_edges: Optional[ArrayLike] = None,
+    band_frequencies: Optional[ArrayLike] = None,
     *,
+    band_edges: Optional[ArrayLike] = None,
     ax: Optional[Axes] = None,
     label: Optional[str] = None,
     title: Optional[str] = None,
@@ -49,8 +55,8 @@ def plot_frequency_response(
     Args:
         phi: Shapley value per band, shape ``[M]``, lowest band first.
         stderr: standard error per band ``[M]``; bars span ``phi +- 1.96 * stderr`` (NaN entries get no bar).
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
-            ``band_frequencies``).
+        band_frequencies: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``); ``band_edges=`` is its deprecated name.
         ax: axes to draw into; a new figure is made when ``None``.
         label: legend entry of this curve; a legend is drawn when given.
         title: axes title.
@@ -60,7 +66,7 @@ def plot_frequency_response(
         ``(fig, ax)``.
 
     Raises:
-        ValueError: if the shapes of ``phi``, ``stderr`` and ``band_edges`` disagree or the edges are invalid.
+        ValueError: if the shapes of ``phi``, ``stderr`` and ``band_frequencies`` disagree or the band frequencies are invalid.
 
     Example:
         >>> fig, ax = plot_frequency_response([0.9, 0.4, 0.1, -0.05], stderr=[0.02] * 4)
@@ -68,7 +74,7 @@ def plot_frequency_response(
         '0.12–0.25'
     """
     values = vector(phi, "phi")
-    edges = checked_band_edges(band_edges, values.size)
+    edges = checked_band_frequencies(band_frequencies_argument(band_frequencies, band_edges), values.size)
     errors = None if stderr is None else 1.96 * vector(stderr, "stderr", values.size)
     fig, ax = figure_and_axes(ax, _BAND_AXIS_MARGINS)
     centres = (edges[1:] + edges[:-1]) / 2
@@ -86,8 +92,9 @@ def plot_frequency_response(
 def plot_band_epoch_heatmap(
     phi_history: ArrayLike,
     epochs: ArrayLike,
-    band_edges: Optional[ArrayLike] = None,
+    band_frequencies: Optional[ArrayLike] = None,
     *,
+    band_edges: Optional[ArrayLike] = None,
     ax: Optional[Axes] = None,
     title: Optional[str] = None,
     unit: str = "nats",
@@ -100,8 +107,8 @@ def plot_band_epoch_heatmap(
     Args:
         phi_history: Shapley values ``[E, M]``, one row per evaluation, lowest band first.
         epochs: epoch of each row ``[E]``.
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
-            ``band_frequencies``).
+        band_frequencies: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``); ``band_edges=`` is its deprecated name.
         ax: axes to draw into; a new figure is made when ``None``.
         title: axes title.
         unit: unit of ``phi`` for the colour bar label.
@@ -110,7 +117,7 @@ def plot_band_epoch_heatmap(
         ``(fig, ax)``; the colour bar has its own axes in ``fig``.
 
     Raises:
-        ValueError: if ``phi_history`` is not 2-D or its shape disagrees with ``epochs`` or ``band_edges``.
+        ValueError: if ``phi_history`` is not 2-D or its shape disagrees with ``epochs`` or ``band_frequencies``.
 
     Example:
         >>> fig, ax = plot_band_epoch_heatmap([[0.5, 0.1], [0.7, -0.2]], epochs=[0, 1])
@@ -121,7 +128,7 @@ def plot_band_epoch_heatmap(
     if history.ndim != 2 or history.shape[0] < 1:
         raise ValueError(f"`phi_history` must have shape [epochs, bands], got shape {history.shape}.")
     steps = vector(epochs, "epochs", history.shape[0])
-    edges = checked_band_edges(band_edges, history.shape[1])
+    edges = checked_band_frequencies(band_frequencies_argument(band_frequencies, band_edges), history.shape[1])
     new_figure = ax is None
     fig, ax = figure_and_axes(ax, _HEATMAP_MARGINS)
     finite = np.abs(history[np.isfinite(history)])
@@ -218,8 +225,9 @@ def plot_srs_curve(
 
 def plot_spectral_snr(
     snr_db_by_name: Mapping[str, ArrayLike],
-    band_edges: Optional[ArrayLike] = None,
+    band_frequencies: Optional[ArrayLike] = None,
     *,
+    band_edges: Optional[ArrayLike] = None,
     ax: Optional[Axes] = None,
     title: Optional[str] = None,
 ) -> tuple[Figure, Axes]:
@@ -231,8 +239,8 @@ def plot_spectral_snr(
 
     Args:
         snr_db_by_name: SNR in dB per band ``[M]`` for each perturbation name, lowest band first.
-        band_edges: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
-            ``band_frequencies``).
+        band_frequencies: band edges in cycles per pixel ``[M + 1]``, increasing from 0 to 0.5 (a result's
+            ``band_frequencies``); ``band_edges=`` is its deprecated name.
         ax: axes to draw into; a new figure is made when ``None``.
         title: axes title.
 
@@ -240,7 +248,7 @@ def plot_spectral_snr(
         ``(fig, ax)``.
 
     Raises:
-        ValueError: if no perturbation is given, or the SNR vectors and ``band_edges`` disagree in length.
+        ValueError: if no perturbation is given, or the SNR vectors and ``band_frequencies`` disagree in length.
 
     Example:
         >>> fig, ax = plot_spectral_snr({"noise": [30.0, 21.0, 15.0, 12.0], "blur": [float("inf"), 40.0, 8.0, 2.0]})
@@ -251,7 +259,7 @@ def plot_spectral_snr(
         raise ValueError("`snr_db_by_name` is empty: pass {perturbation name: SNR per band in dB}.")
     curves = {name: vector(snr, f"snr_db_by_name[{name!r}]") for name, snr in snr_db_by_name.items()}
     num_bands = next(iter(curves.values())).size
-    edges = checked_band_edges(band_edges, num_bands)
+    edges = checked_band_frequencies(band_frequencies_argument(band_frequencies, band_edges), num_bands)
     centres = (edges[1:] + edges[:-1]) / 2
     fig, ax = figure_and_axes(ax, _BAND_AXIS_MARGINS)
     edge_of_axes = ax.get_xaxis_transform()  # x in data, y in axes coordinates

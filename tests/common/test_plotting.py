@@ -104,7 +104,7 @@ def test_frequency_response_nan_stderr_draws_no_bar_for_that_band() -> None:
 
 def test_frequency_response_uses_a_log_axis_for_log_edges_with_distinct_labels() -> None:
     edges = band_edges(16, "log") * 0.5
-    _, ax = plot_frequency_response(torch.zeros(16), band_edges=edges)
+    _, ax = plot_frequency_response(torch.zeros(16), band_frequencies=edges)
     assert ax.get_xscale() == "log"
     labels = [_parse_band_label(text.get_text()) for text in ax.get_xticklabels()]
     assert len(set(labels)) == 16
@@ -118,8 +118,9 @@ def test_frequency_response_uses_a_log_axis_for_log_edges_with_distinct_labels()
     [
         ({"phi": torch.zeros(2, 3)}, "`phi`"),
         ({"phi": torch.zeros(4), "stderr": torch.zeros(3)}, "`stderr`.*length 4"),
-        ({"phi": torch.zeros(4), "band_edges": band_edges(4, "linear")}, "cycles per pixel"),
-        ({"phi": torch.zeros(4), "band_edges": [0.0, 0.2, 0.1, 0.4, 0.5]}, "increase strictly"),
+        ({"phi": torch.zeros(4), "band_frequencies": band_edges(4, "linear")}, "cycles per pixel"),
+        ({"phi": torch.zeros(4), "band_frequencies": [0.0, 0.2, 0.1, 0.4, 0.5]}, "increase strictly"),
+        ({"phi": torch.zeros(2), "band_frequencies": [0.0, 0.2, 0.5], "band_edges": [0.0, 0.2, 0.5]}, "alone"),
     ],
 )
 def test_frequency_response_rejects_bad_shapes_and_edges(kwargs: dict, match: str) -> None:
@@ -210,3 +211,10 @@ def test_plots_draw_into_sub_figures_and_never_touch_pyplot() -> None:
     plot_frequency_response(torch.ones(3))
     assert fig is root and fig2 is root
     assert plt.get_fignums() == before
+
+
+def test_the_old_band_edges_argument_warns_and_still_draws() -> None:
+    with pytest.warns(DeprecationWarning, match="now `band_frequencies`") as records:
+        _, ax = plot_frequency_response(torch.zeros(2), band_edges=[0.0, 0.1, 0.5])
+    assert records[0].filename == __file__
+    assert ax.get_xticklabels()[0].get_text() == "0–0.1"

@@ -141,7 +141,7 @@ def test_snr_figure_draws_one_line_per_perturbation_and_marks_infinite_bands_at_
     edges = np.linspace(0, 0.5, 5)
     fig, ax = plot_spectral_snr(
         {"noise": torch.tensor([30.0, 20.0, 15.0, 10.0]), "blur": [float("inf"), 40.0, 8.0, float("-inf")]},
-        band_edges=edges,
+        band_frequencies=edges,
         title="SNR",
     )
     centres = (edges[1:] + edges[:-1]) / 2
