@@ -11,7 +11,7 @@ On a machine without CUDA it prints that it needs a GPU and exits with status 0 
 
 Usage::
 
-    python benchmarks/gpu_throughput.py                        # about 3 minutes on an H100
+    python benchmarks/gpu_throughput.py                        # 8 configurations (not yet run on a GPU)
     python benchmarks/gpu_throughput.py --batch-sizes 16 --repeats 3
 """
 

@@ -3,7 +3,7 @@
 For every coalition ``S`` of frequency bands it takes the full 2-D FFT of the batch, multiplies it by the
 coalition's 0/1 mask on the full (not half) frequency grid, inverts the FFT, keeps the real part and runs the model.
 Nothing is shared between coalitions except the forward batch: ``chunk_size`` coalitions of the batch go through the
-model together, exactly as many images per forward pass as the engine. The masks are symmetric, so the real part
+model together (``chunk_size=1``: the batch as the user gives it, the textbook way). The masks are symmetric, so the real part
 is the whole image (no ``.abs()``, no rescaling).
 
 Only the paper's default options are implemented (square bands, linear edges, zero fill, log-probability value).
@@ -54,7 +54,7 @@ def naive_coalition_values(
         labels: ``[B]`` class indices.
         num_bands: number of bands ``M``; coalition ``s`` holds band ``k`` iff bit ``k`` of ``s`` is set.
         chunk_size: coalitions per forward pass (``chunk_size * B`` images); default ``256 // B`` (at least 1, at
-            most ``2^M``), the engine's default.
+            most ``2^M``), the engine's former default.
 
     Returns:
         Float64 tensor ``[B, 2^M]``.
