@@ -67,3 +67,18 @@ def training_record(trainer: Trainer, model: Recorder, guard: BatchGuard, monito
         "training_after": model.training,
         "checked": guard.checked,
     }
+
+
+def assert_training_unchanged(with_monitor: dict[str, Any], without: dict[str, Any]) -> None:
+    """Two :func:`training_record` results agree: parameters and BatchNorm statistics bit for bit, gradients, the
+    other callbacks' metrics, every RNG stream, module modes and the guarded batches."""
+    assert with_monitor["state"].keys() == without["state"].keys()
+    for key in without["state"]:
+        assert torch.equal(with_monitor["state"][key], without["state"][key]), key
+    assert len(with_monitor["grads"]) == len(without["grads"]) > 0
+    assert all(torch.equal(a, b) for x, y in zip(with_monitor["grads"], without["grads"]) for a, b in zip(x, y))
+    assert with_monitor["metrics"] == without["metrics"] and "val/loss" in with_monitor["metrics"]
+    assert torch.equal(with_monitor["rng"][0], without["rng"][0])
+    assert np.array_equal(with_monitor["rng"][1], without["rng"][1]) and with_monitor["rng"][2] == without["rng"][2]
+    assert with_monitor["modes"] == without["modes"] and with_monitor["training_after"] == without["training_after"]
+    assert with_monitor["checked"] == without["checked"] > 0

@@ -139,6 +139,14 @@ class MNIST5kDataModule(pl.LightningDataModule):
         self.train_set = TensorDataset(images[train_idx], noisy)
         self.val_set = TensorDataset(images[val_idx], labels[val_idx])
 
+    @property
+    def train_noisy(self) -> Optional[Tensor]:
+        """Bool ``[num_train]``: which training labels the noise changed (``None`` before :meth:`setup`); read by
+        :class:`~iaside_lightning.callbacks.MemorizationAudit` to report how well it finds them."""
+        if self.train_set is None or self.train_labels_clean is None:
+            return None
+        return self.train_set.tensors[1] != self.train_labels_clean
+
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True)
 

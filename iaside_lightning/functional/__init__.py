@@ -30,6 +30,14 @@ from iaside_lightning.functional.spectral.engine import coalition_values, spectr
 from iaside_lightning.functional.spectral.options import SpectralOptions
 from iaside_lightning.functional.spectral.estimators import estimate_shapley, kernel_shapley, permutation_shapley
 from iaside_lightning.functional.gradients import input_gradient
+from iaside_lightning.functional.memorization import (
+    MemorizationOptions,
+    MemorizationResult,
+    lowpass_coalitions,
+    memorization_audit,
+    memorization_scores,
+    select_cutoffs,
+)
 from iaside_lightning.functional.sanity.localization import LocalizationScores, attribution_localization
 from iaside_lightning.functional.sanity.options import DiffROAROptions
 from iaside_lightning.functional.model_mode import evaluation_mode
@@ -61,6 +69,8 @@ __all__ = [
     "BoundarySearchResult",
     "DiffROAROptions",
     "LocalizationScores",
+    "MemorizationOptions",
+    "MemorizationResult",
     "PAPER_EPSILONS",
     "ScoreErrors",
     "ShapleyStatistics",
@@ -88,6 +98,9 @@ __all__ = [
     "input_gradient",
     "integrated_gradients",
     "kernel_shapley",
+    "lowpass_coalitions",
+    "memorization_audit",
+    "memorization_scores",
     "normalized_radius",
     "per_sample_shapley",
     "permutation_shapley",
@@ -96,6 +109,7 @@ __all__ = [
     "ring_index",
     "sample_values",
     "score_standard_errors",
+    "select_cutoffs",
     "shapley_statistics",
     "shapley_weights",
     "spectral_balance",
