@@ -76,6 +76,7 @@ GPU_CONFIGS = tuple(Config(m, s, b, 8) for m, s in (("resnet18", 32), ("resnet50
 SWEEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 #: The best candidates of the sweep timed again with the engine; the limit is the fastest of them.
 LIMIT_FINALISTS = 2
+ENGINE = "engine (plan cached)"
 TEXTBOOK = "textbook (FFT per coalition, batch B)"
 
 
@@ -194,7 +195,7 @@ def run_config(
         return coalition_values(model, images, labels, **options)
 
     settle = settle_plan(engine, model, images, autocast)
-    variants: dict[str, Callable[[], object]] = {"engine (plan cached)": engine}
+    variants: dict[str, Callable[[], object]] = {ENGINE: engine}
     for limit in finalists:
         layout = torch.channels_last if limit.channels_last else torch.contiguous_format
         inputs = prepared.contiguous(memory_format=layout)
@@ -214,16 +215,16 @@ def run_config(
     )
     lines = [header, *lines, *timing_table(times, clocks)]
     lines.append(settle)
-    lines.append(ratio_line("engine / limit (the fastest by-hand variant)", times["engine (plan cached)"], limit_times,
+    lines.append(ratio_line("engine / limit (the fastest by-hand variant)", times[ENGINE], limit_times,
                             "<= 1.05", clocks))
     if textbook_times is not None:
         target = ">= 5" if config.size >= 224 else None
-        lines.append(ratio_line("textbook / engine", textbook_times, times["engine (plan cached)"], target, clocks))
+        lines.append(ratio_line("textbook / engine", textbook_times, times[ENGINE], target, clocks))
         lines.append(ratio_line("textbook / limit (the most any engine can gain)", textbook_times, limit_times,
                                 clocks=clocks))
     if profile:
-        lines.append(overhead_line(images, labels, options, repeats, times["engine (plan cached)"], clocks[0]))
-    return Measurement(lines, times["engine (plan cached)"], limit_times, total)
+        lines.append(overhead_line(images, labels, options, repeats, times[ENGINE], clocks[0]))
+    return Measurement(lines, times[ENGINE], limit_times, total)
 
 
 def settle_plan(engine: Callable[[], object], model: nn.Module, images: Tensor, autocast: Optional[str]) -> str:

@@ -150,7 +150,7 @@ class SpectralRobustnessMonitor(EpochMonitor):
             return
         self.metric.reset()
         self.metric.to(pl_module.device)
-        self._budget = math.inf if self.max_samples is None else math.ceil(self.max_samples / trainer.world_size)
+        self._budget = self._per_process(trainer, self.max_samples)
 
     @override
     def on_validation_batch_end(

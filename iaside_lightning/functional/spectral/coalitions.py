@@ -133,7 +133,7 @@ class CoalitionImages:
         normalization: Optional[tuple[Tensor, Tensor]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
-        self.bands, self.fills, self.normalization = bands, fills, normalization
+        self.bands, self.fills = bands, fills
         self.weights = coalitions.to(device=bands.device, dtype=bands.dtype)
         self.num_coalitions = self.weights.shape[0]
         self.total = self.num_coalitions * bands.shape[1]
@@ -141,8 +141,11 @@ class CoalitionImages:
         if normalization is not None:  # per channel, broadcast over [C, H, W]
             normalization = (normalization[0].to(bands)[:, None, None], normalization[1].to(bands)[:, None, None])
         self.normalization = normalization
+        # One image's band terms, rewritten in place when another image is needed (see _image_terms).
         self._terms_key: Optional[tuple[int, bool]] = None
-        self._diff, self._base = bands.new_empty(0), None
+        self._diff = bands.new_empty(bands.shape[0], bands[0, 0].numel())
+        affine = fills is not None or normalization is not None
+        self._base = bands.new_empty(bands[0, 0].numel()) if affine else None
         self._buffers: dict[bool, Tensor] = {}
 
     def pair(self, index: int) -> tuple[int, int]:
@@ -191,10 +194,6 @@ class CoalitionImages:
         if self._terms_key == (image, channels_last):
             return self._diff, self._base
         num_bands, _, channels, height, width = self.bands.shape
-        if self._terms_key is None:
-            self._diff = self.bands.new_empty(num_bands, channels * height * width)
-            affine = self.fills is not None or self.normalization is not None
-            self._base = self.bands.new_empty(channels * height * width) if affine else None
         self._terms_key = (image, channels_last)
         diff = _layout_view(self._diff, (num_bands, channels, height, width), channels_last)
         diff.copy_(self.bands[:, image])

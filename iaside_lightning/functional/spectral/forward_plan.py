@@ -84,7 +84,7 @@ def forward_plan(
         ForwardPlan(batch_size=256, channels_last=True)
     """
     kind = device.type if device.type in START_BYTES else "cpu"
-    image_bytes = max(1, image_shape.numel() * torch.empty(0, dtype=dtype).element_size())
+    image_bytes = max(1, image_shape.numel() * dtype.itemsize)
     layouts = (True, False) if len(image_shape) == 3 and image_shape[0] > 1 else (False,)
     if forward_batch_size is not None:
         return ForwardPlan(forward_batch_size, layouts[0])
