@@ -151,7 +151,6 @@ def find_limit(
                 seconds.append((clock() - begin) / part.shape[0])
             costs[Limit(channels_last, size)] = min(seconds)
     ranked = sorted(costs, key=costs.__getitem__)
-    best = ranked[0]
     lines = [
         f"  limit sweep, {'channels_last' if layout else 'contiguous':>13s}: "
         + "  ".join(f"{c.batch_size}: {1000 * t:.2f}" for c, t in costs.items() if c.channels_last == layout)
