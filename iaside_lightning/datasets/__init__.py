@@ -2,7 +2,7 @@
 (a digit and a label-independent null block, with signal masks), synthetic digits and loaders for CIFAR-10 or
 image folders already on disk."""
 
-from iaside_lightning.datasets.block_mnist import BlockMNIST, make_block_mnist
+from iaside_lightning.datasets.block_mnist import BlockMNIST, make_block_mnist, null_pattern_masks
 from iaside_lightning.datasets.block_mnist_datamodule import BlockMNISTDataModule
 from iaside_lightning.datasets.block_mnist_digits import load_digits
 from iaside_lightning.datasets.local import CIFAR10_NORMALIZATION, LocalImageDataModule, load_cifar10, load_image_folder
@@ -27,6 +27,7 @@ __all__ = [
     "make_block_mnist",
     "make_planted_band_images",
     "make_synthetic_digits",
+    "null_pattern_masks",
     "stratified_split",
     "symmetric_label_noise",
 ]

@@ -20,7 +20,7 @@ from torch.utils.data import TensorDataset
 
 from iaside_lightning.datasets.block_mnist_digits import DIGIT_SIZE, NUM_DIGITS
 
-__all__ = ["BlockMNIST", "Variant", "check_block_options", "check_classes", "make_block_mnist"]
+__all__ = ["BlockMNIST", "Variant", "check_block_options", "check_classes", "make_block_mnist", "null_pattern_masks"]
 
 Variant = Literal["random", "top"]
 
@@ -97,6 +97,52 @@ def make_block_mnist(
     upper = torch.arange(2 * block_size, device=digits.device)[:, None] < block_size  # [2 * block_size, 1]
     masks = (upper == top).expand(num, 1, 2 * block_size, block_size)
     return images, labels, masks.contiguous()
+
+
+def null_pattern_masks(masks: Tensor, null_pattern: Union[Literal["square"], Tensor] = "square") -> Tensor:
+    """Where the null pattern's ink is: True on the pixels of the null block that the pattern draws on.
+
+    Splits the null block (the complement of the signal masks) into the pattern's ink and its background, so that
+    attribution mass on the label-independent *pattern* can be told from mass spread over the empty background (see
+    :func:`~iaside_lightning.functional.sanity.localization.attribution_region_shares`). For ``"square"`` the ink is
+    the outline drawn by :func:`make_block_mnist` (every pixel it touches, resized to the block size as the images
+    are); for a pattern tensor, its nonzero pixels.
+
+    Args:
+        masks: the signal masks of :func:`make_block_mnist`, bool ``[n, 1, 2 * B, B]``.
+        null_pattern: the ``null_pattern`` the images were made with.
+
+    Returns:
+        bool ``[n, 1, 2 * B, B]``, True on the null pattern's ink (never on the signal block).
+
+    Raises:
+        ValueError: for masks that are not signal masks of BlockMNIST or a pattern of another block size.
+
+    Example:
+        >>> from iaside_lightning.datasets.block_mnist_digits import load_digits
+        >>> images, labels, masks = make_block_mnist(*load_digits("synthetic", num_per_class=2))
+        >>> ink = null_pattern_masks(masks)
+        >>> int(ink.sum((1, 2, 3))[0]), bool((ink & masks).any()), bool((images[ink] > 0).all())
+        (156, False, True)
+        >>> bool((images[~ink & ~masks] == 0).all())  # the rest of the null block is blank
+        True
+    """
+    if (
+        not isinstance(masks, Tensor)
+        or masks.dtype != torch.bool
+        or masks.ndim != 4
+        or masks.shape[1] != 1
+        or masks.shape[2] != 2 * masks.shape[3]
+    ):
+        raise ValueError(f"`masks` must be BlockMNIST's bool signal masks [n, 1, 2 * B, B], got {_describe(masks)}.")
+    block_size = masks.shape[3]
+    check_block_options((0, 1), "random", null_pattern, block_size, 0)
+    if isinstance(null_pattern, Tensor):
+        ink = null_pattern[0] > 0
+    else:
+        ink = _resize(_outline()[None, None], block_size)[0, 0] > 0
+    both_blocks = torch.cat([ink, ink]).to(masks.device)  # [2 * B, B]: the pattern wherever the null block is
+    return both_blocks & ~masks
 
 
 def check_block_options(
@@ -198,11 +244,16 @@ def _square(digits: Tensor) -> Tensor:
     ink = digits[digits > 0]
     if ink.numel() == 0:
         raise ValueError("`digits` of the chosen `classes` are blank (all zero): the null square copies their ink.")
-    centre = torch.arange(DIGIT_SIZE, dtype=torch.float32, device=digits.device) - (DIGIT_SIZE - 1) / 2
-    radius = torch.maximum(centre[:, None].abs(), centre[None, :].abs())  # L-infinity distance from the centre
-    outline = (SQUARE_STROKE / 2 + 0.5 - (radius - SQUARE_HALF_SIDE).abs()).clamp(0, 1)
+    outline = _outline().to(digits.device)
     scale = ink.mean() / outline[outline > 0].mean()
     return (outline * scale).clamp(0, 1)[None]
+
+
+def _outline() -> Tensor:
+    """The null square's anti-aliased outline ``[28, 28]`` in ``[0, 1]`` (1 on the stroke, 0 off it)."""
+    centre = torch.arange(DIGIT_SIZE, dtype=torch.float32) - (DIGIT_SIZE - 1) / 2
+    radius = torch.maximum(centre[:, None].abs(), centre[None, :].abs())  # L-infinity distance from the centre
+    return (SQUARE_STROKE / 2 + 0.5 - (radius - SQUARE_HALF_SIDE).abs()).clamp(0, 1)
 
 
 class BlockMNIST(TensorDataset):

@@ -38,7 +38,13 @@ from iaside_lightning.functional.memorization import (
     memorization_scores,
     select_cutoffs,
 )
-from iaside_lightning.functional.sanity.localization import LocalizationScores, attribution_localization
+from iaside_lightning.functional.sanity.localization import (
+    LocalizationScores,
+    RegionShares,
+    attribution_localization,
+    attribution_region_shares,
+    shuffle_pixels,
+)
 from iaside_lightning.functional.sanity.options import DiffROAROptions
 from iaside_lightning.functional.model_mode import evaluation_mode
 from iaside_lightning.functional.spectral.result import SpectralShapleyResult, compute_result
@@ -72,12 +78,14 @@ __all__ = [
     "MemorizationOptions",
     "MemorizationResult",
     "PAPER_EPSILONS",
+    "RegionShares",
     "ScoreErrors",
     "ShapleyStatistics",
     "SpectralOptions",
     "SpectralShapleyResult",
     "apply_unmasking",
     "attribution_localization",
+    "attribution_region_shares",
     "band_edges",
     "band_images",
     "band_layout",
@@ -112,6 +120,7 @@ __all__ = [
     "select_cutoffs",
     "shapley_statistics",
     "shapley_weights",
+    "shuffle_pixels",
     "spectral_balance",
     "spectral_importance_distribution",
     "spectral_robustness_score",
