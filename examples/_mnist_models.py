@@ -1,7 +1,8 @@
 """Shared by the MNIST-5k examples: train small CNNs that differ in robustness, cached in a temporary directory.
 
 Not an example itself. ``train_or_load(config)`` trains a :class:`SmallCNNClassifier` on MNIST-5k (4,000 training
-images, 1,000 validation images) with the config's width, label noise and training-time augmentation, and caches the
+images, 1,000 validation images) with the config's width, epochs, label noise and training-time augmentation (the
+corruption suite's Gaussian noise or blur, uniform noise or box blur outside the suite, or PGD), and caches the
 weights under ``tempfile.gettempdir()/iaside_zoo`` keyed by the config, so a second run loads them in a second.
 """
 
@@ -36,7 +37,13 @@ MNIST_NORMALIZATION = MNIST5kDataModule.normalization
 #: Bump when training code changes, so that cached weights of older code are not reused.
 CACHE_VERSION = 3
 BATCH_SIZE = 64
-Augment = Literal["none", "noise", "blur", "pgd"]
+Augment = Literal["none", "noise", "blur", "pgd", "uniform_noise", "box_blur"]
+#: Half-width of the ``"uniform_noise"`` augmentation at severities 1-5 (standard deviations 0.09 to 0.43, the range
+#: of the suite's Gaussian noise, whose distribution it does not share).
+UNIFORM_NOISE_HALF_WIDTH = (0.15, 0.3, 0.45, 0.6, 0.75)
+#: Side of the ``"box_blur"`` augmentation's square mean filter, cycled through (1: a clean batch; 3 and 5: standard
+#: deviations 0.8 and 1.4 pixels, within the range of the suite's Gaussian blur, whose kernel shape it does not share).
+BOX_BLUR_SIZES = (1, 3, 5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +72,23 @@ BASE_CONFIG = ZooConfig("base (width 8)", width=8)
 def augment_batch(pixels: Tensor, labels: Tensor, model: nn.Module, config: ZooConfig, step: int) -> Tensor:
     """The config's training-time perturbation of a pixel-space batch (a new seed every step and model seed).
 
-    ``"noise"``/``"blur"``: Gaussian noise / blur at a severity cycling through 1-5; ``"pgd"``: 2-step L-inf PGD of
-    radius ``train_epsilon`` from a random start against the current model (Madry-style adversarial training, few
-    steps to keep it cheap).
+    ``"noise"``/``"blur"``: the suite's Gaussian noise / blur at a severity cycling through 1-5; ``"uniform_noise"``:
+    uniform noise of half-width :data:`UNIFORM_NOISE_HALF_WIDTH` (severity cycling through 1-5), clipped to
+    ``[0, 1]``; ``"box_blur"``: a square mean filter of side :data:`BOX_BLUR_SIZES` (cycled), reflecting edges; the
+    last two are not in the corruption suite. ``"pgd"``: 2-step L-inf PGD of radius ``train_epsilon`` from a random
+    start against the current model (Madry-style adversarial training, few steps to keep it cheap).
     """
     seed = config.seed * 1_000_003 + step
     if config.augment == "pgd":
         return pgd(model, pixels, labels, config.train_epsilon, steps=2, normalization=MNIST_NORMALIZATION, seed=seed)
+    if config.augment == "uniform_noise":
+        half_width = UNIFORM_NOISE_HALF_WIDTH[step % len(UNIFORM_NOISE_HALF_WIDTH)]
+        noise = torch.rand(pixels.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        return (pixels + half_width * noise).clamp(0.0, 1.0)
+    if config.augment == "box_blur":
+        size = BOX_BLUR_SIZES[step % len(BOX_BLUR_SIZES)]
+        padded = nn.functional.pad(pixels, [size // 2] * 4, mode="reflect")
+        return nn.functional.avg_pool2d(padded, size, stride=1)
     corruption = {"noise": "gaussian_noise", "blur": "gaussian_blur"}[config.augment]
     return corrupt(pixels, corruption, severity=step % 5 + 1, seed=seed)
 

@@ -3,9 +3,13 @@
 from iaside_lightning.corruptions.adversarial import fgsm, pgd
 from iaside_lightning.corruptions.common import (
     CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
     SEVERITIES,
+    brightness,
     contrast,
     corrupt,
+    elastic,
+    fog,
     gaussian_blur,
     gaussian_noise,
     jpeg,
@@ -14,10 +18,14 @@ from iaside_lightning.corruptions.common import (
 
 __all__ = [
     "CORRUPTIONS",
+    "EXTRA_CORRUPTIONS",
     "SEVERITIES",
+    "brightness",
     "contrast",
     "corrupt",
+    "elastic",
     "fgsm",
+    "fog",
     "gaussian_blur",
     "gaussian_noise",
     "jpeg",

@@ -4,10 +4,24 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from iaside_lightning.corruptions import CORRUPTIONS, contrast, corrupt, fgsm, gaussian_blur, gaussian_noise, jpeg, pgd
+from iaside_lightning.corruptions import (
+    CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    brightness,
+    contrast,
+    corrupt,
+    elastic,
+    fgsm,
+    fog,
+    gaussian_blur,
+    gaussian_noise,
+    jpeg,
+    pgd,
+)
 from iaside_lightning.functional import spectral_snr
 
-RANDOM = ("gaussian_noise", "shot_noise")
+RANDOM = ("gaussian_noise", "shot_noise", "fog", "elastic")
+ALL = CORRUPTIONS + EXTRA_CORRUPTIONS
 
 
 def _digits(batch: int = 8, size: int = 28, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -26,7 +40,7 @@ def _digits(batch: int = 8, size: int = 28, dtype: torch.dtype = torch.float32) 
     return nn.functional.conv2d(images, kernel, padding=1).clamp(0, 1).to(dtype)
 
 
-@pytest.mark.parametrize("name", CORRUPTIONS)
+@pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_corruptions_keep_shape_dtype_and_range(name: str, dtype: torch.dtype) -> None:
     images = _digits(dtype=dtype)
@@ -38,7 +52,7 @@ def test_corruptions_keep_shape_dtype_and_range(name: str, dtype: torch.dtype) -
     assert torch.equal(images, _digits(dtype=dtype))  # inputs untouched
 
 
-@pytest.mark.parametrize("name", CORRUPTIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_corruptions_are_deterministic_and_random_ones_follow_the_seed(name: str) -> None:
     images = _digits()
     assert torch.equal(corrupt(images, name, 3, seed=7), corrupt(images, name, 3, seed=7))
@@ -47,7 +61,7 @@ def test_corruptions_are_deterministic_and_random_ones_follow_the_seed(name: str
     assert torch.equal(corrupt(images, name, 3, seed=7), corrupt(images, name, 3, seed=8)) == (name not in RANDOM)
 
 
-@pytest.mark.parametrize("name", CORRUPTIONS)
+@pytest.mark.parametrize("name", ALL)
 def test_a_higher_severity_perturbs_the_images_more(name: str) -> None:
     images = _digits(batch=32)
     sizes = [float(((corrupt(images, name, severity) - images) ** 2).mean()) for severity in range(1, 6)]
@@ -71,6 +85,32 @@ def test_blur_and_jpeg_hit_high_frequencies_hardest() -> None:
         assert bool((snr.diff() < 0).all()), snr
 
 
+def test_brightness_adds_the_imagenet_c_shift_and_clips() -> None:
+    images = _digits(dtype=torch.float64)
+    for severity, shift in ((1, 0.1), (5, 0.5)):
+        torch.testing.assert_close(brightness(images, severity), (images + shift).clamp(0, 1))
+
+
+def test_fog_is_a_low_frequency_corruption_that_differs_per_image() -> None:
+    layers = fog(torch.zeros(32, 1, 28, 28, dtype=torch.float64), 3) * 2  # weight 1: (0 + fog) / 2, fog in [0, 1]
+    torch.testing.assert_close(layers.amin((1, 2, 3)), torch.zeros(32, dtype=torch.float64))
+    torch.testing.assert_close(layers.amax((1, 2, 3)), torch.ones(32, dtype=torch.float64))
+    assert not torch.equal(layers[0], layers[1])
+    power = torch.fft.rfft2(layers - layers.mean((-2, -1), keepdim=True)).abs() ** 2
+    radius = torch.fft.fftfreq(28)[:, None].hypot(torch.fft.rfftfreq(28)[None, :])
+    assert float(power[..., radius < 0.1].sum() / power.sum()) > 0.6  # white noise: about 0.03
+
+
+def test_elastic_moves_pixels_by_the_documented_distance_and_keeps_flat_images() -> None:
+    flat = torch.full((3, 2, 28, 28), 0.4, dtype=torch.float64)
+    torch.testing.assert_close(elastic(flat, 5), flat)
+    ramp = (torch.arange(28, dtype=torch.float64) / 27).expand(64, 1, 28, 28)  # intensity = column / 27
+    for severity, low, high in ((1, 0.25, 0.5), (5, 0.9, 1.6)):
+        column_shift = (elastic(ramp, severity, seed=severity) - ramp)[..., 6:-6, 6:-6] * 27  # bilinear is exact
+        rms = float(column_shift.pow(2).mean().sqrt())
+        assert low < rms < high, (severity, rms)  # docstring: about 0.4 to 1.4 pixels per axis
+
+
 def test_jpeg_handles_grey_and_rgb_and_refuses_other_channel_counts() -> None:
     rgb = torch.rand(2, 3, 16, 16)
     assert jpeg(rgb, 1).shape == rgb.shape
@@ -81,7 +121,7 @@ def test_jpeg_handles_grey_and_rgb_and_refuses_other_channel_counts() -> None:
 @pytest.mark.parametrize(
     ("images", "kwargs", "error", "match"),
     [
-        (torch.rand(2, 1, 8, 8), {"name": "fog"}, ValueError, "Unknown corruption 'fog'"),
+        (torch.rand(2, 1, 8, 8), {"name": "snow"}, ValueError, "Unknown corruption 'snow'.*elastic"),
         (torch.rand(2, 1, 8, 8), {"severity": 0}, ValueError, "severity"),
         (torch.rand(2, 1, 8, 8), {"severity": 6}, ValueError, "severity"),
         (torch.rand(2, 1, 8, 8), {"severity": 3.0}, ValueError, "severity"),
@@ -90,6 +130,9 @@ def test_jpeg_handles_grey_and_rgb_and_refuses_other_channel_counts() -> None:
         (torch.rand(1, 8, 8), {}, TypeError, "4-D"),
         (torch.ones(2, 1, 8, 8, dtype=torch.uint8), {}, TypeError, "floating-point"),
         (torch.rand(2, 1, 5, 5), {"name": "gaussian_blur", "severity": 5}, ValueError, "at least 7x7"),
+        (torch.rand(2, 1, 1, 8), {"name": "fog"}, ValueError, "fog needs images of at least 2x2"),
+        (torch.rand(2, 1, 8, 1), {"name": "elastic"}, ValueError, "elastic needs images of at least 2x2"),
+        (torch.rand(2, 1, 8, 8) + 1, {"name": "brightness"}, ValueError, r"\[0, 1\]"),
     ],
 )
 def test_corruption_errors_name_the_problem(images: Tensor, kwargs: dict, error: type, match: str) -> None:
