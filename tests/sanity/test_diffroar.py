@@ -410,3 +410,36 @@ def test_callback_needs_something_to_do() -> None:
         DiffROARCallback()
     with pytest.raises(ValueError, match="`every_n_epochs`"):
         DiffROARCallback(Logistic, every_n_epochs=0)
+
+
+def _bar_half_heights(container: Any) -> np.ndarray:
+    """Half-heights of an errorbar container's vertical bars, from their segments ``[(x, low), (x, high)]``."""
+    segments = np.asarray(container.lines[2][0].get_segments())
+    return (segments[:, 1, 1] - segments[:, 0, 1]) / 2
+
+
+def test_standard_errors_and_interval_bars_match_a_hand_computation() -> None:
+    top = torch.tensor([[0.9, 0.8, 0.7], [0.5, 0.5, 0.8]], dtype=torch.float64)
+    bottom = torch.tensor([[0.6, 0.6, 0.3], [0.5, 0.4, 0.4]], dtype=torch.float64)
+    result = DiffROARResult(torch.tensor([0.1, 0.4], dtype=torch.float64), top, bottom, retrained=True)
+    by_hand = [float(np.std(row, ddof=1) / np.sqrt(3)) for row in (top - bottom).numpy()]  # [0.0882, 0.0667]
+    assert result.diff_sem.tolist() == pytest.approx(by_hand)
+    assert result.top_sem.tolist() == pytest.approx([float(np.std(row, ddof=1) / np.sqrt(3)) for row in top.numpy()])
+    assert result.bottom_sem.tolist() == pytest.approx([float(np.std(r, ddof=1) / np.sqrt(3)) for r in bottom.numpy()])
+    fig, (acc_ax, diff_ax) = plot_diffroar(result, interval=4.303, shift=1.1)  # 95% t quantile for 2 df
+    assert _bar_half_heights(diff_ax.containers[0]) == pytest.approx([4.303 * s for s in by_hand])
+    assert _bar_half_heights(acc_ax.containers[0]) == pytest.approx((4.303 * result.top_sem).tolist())
+    assert _bar_half_heights(acc_ax.containers[1]) == pytest.approx((4.303 * result.bottom_sem).tolist())
+    assert diff_ax.containers[0].lines[0].get_xdata() == pytest.approx([0.11, 0.44])  # drawn at shift * k
+    assert "4.3 s.e." in fig.get_suptitle()
+    _, (_, std_ax) = plot_diffroar(result)  # default: +-1 std of the paired differences
+    assert _bar_half_heights(std_ax.containers[0]) == pytest.approx(result.diff_std.tolist())
+    single = DiffROARResult(torch.tensor([0.5]), torch.tensor([[0.9]]), torch.tensor([[0.6]]), retrained=True)
+    assert torch.isnan(single.diff_sem).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"interval": 0.0}, {"interval": float("nan")}, {"shift": -1.0}, {"shift": True}])
+def test_plot_diffroar_rejects_invalid_interval_and_shift(kwargs: dict[str, Any]) -> None:
+    result = DiffROARResult(torch.tensor([0.5]), torch.tensor([[0.9, 0.8]]), torch.tensor([[0.6, 0.5]]), True)
+    with pytest.raises(ValueError, match=f"`{next(iter(kwargs))}` must be a positive finite number"):
+        plot_diffroar(result, **kwargs)

@@ -88,6 +88,31 @@ class DiffROARResult:
         """Sample standard deviation of DiffROAR over runs ``[L]``; NaN with a single run."""
         return _std(self.diff)
 
+    @property
+    def top_sem(self) -> Tensor:
+        """Standard error of the mean top-k accuracy, ``std / sqrt(repeats)`` ``[L]``; NaN with a single run."""
+        return self.top_std / math.sqrt(self.repeats)
+
+    @property
+    def bottom_sem(self) -> Tensor:
+        """Standard error of the mean bottom-k accuracy ``[L]``; NaN with a single run."""
+        return self.bottom_std / math.sqrt(self.repeats)
+
+    @property
+    def diff_sem(self) -> Tensor:
+        """Standard error of DiffROAR, from the paired per-run differences ``[L]``; NaN with a single run.
+
+        Multiply by a t quantile with ``repeats - 1`` degrees of freedom for a confidence interval (2.776 for a
+        95% interval over 5 runs).
+
+        Example:
+            >>> result = DiffROARResult(torch.tensor([0.1]), torch.tensor([[0.9, 0.8, 0.7, 0.8]]),
+            ...                         torch.tensor([[0.6, 0.6, 0.6, 0.6]]), retrained=True)
+            >>> round(float(result.diff_sem[0]), 4)  # std 0.0816 of the differences over sqrt(4) runs
+            0.0408
+        """
+        return self.diff_std / math.sqrt(self.repeats)
+
     def rows(self) -> list[dict[str, float]]:
         """One dict per level: ``{"k", "top", "bottom", "diff", "std"}`` (means over runs, std of the diff)."""
         columns = (self.levels, self.top_mean, self.bottom_mean, self.diff_mean, self.diff_std)
