@@ -1,7 +1,7 @@
 """Renamed callback arguments: the old keyword keeps working for a while, with a deprecation warning naming the new
 one (Lightning's ``rank_zero_deprecation``, so a multi-process run warns once)."""
 
-from typing import Any, Optional, TypeVar
+from typing import Optional, TypeVar
 
 from lightning.pytorch.utilities import rank_zero_deprecation
 

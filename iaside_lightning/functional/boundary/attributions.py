@@ -191,8 +191,6 @@ def _approximation_parameters(method: str) -> tuple[Callable[[int], list[float]]
     """Captum's step sizes for ``method`` (``captum.attr._utils.approximation_methods``), for a Captum without that
     private module: Riemann weights ``1 / n`` (halved at both ends for the trapezoid rule), Gauss-Legendre weights on
     ``[0, 1]``. Only the step sizes are used here, so the point builder is ``None``."""
-    import numpy as np
-
     if method == "gausslegendre":
         return (lambda n: list(0.5 * np.polynomial.legendre.leggauss(n)[1])), None
     if method not in ("riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"):
