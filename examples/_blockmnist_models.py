@@ -10,7 +10,6 @@ models; training is deterministic, so a fresh fit (``--fresh``) gives the same w
 """
 
 import argparse
-import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from iaside_lightning import AttributionLocalization
 from iaside_lightning.datasets import BlockMNISTDataModule, null_pattern_masks
 from iaside_lightning.models import AdversarialCNNClassifier, SmallCNNClassifier
 
-from _student_t import t_quantile
+from _student_t import t_half_width
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -184,12 +183,7 @@ def localization_scores(attributions: Tensor, images: Tensor, masks: Tensor, bac
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
     """Mean and 95% Student-t half-width over seeds (NaN half-width for a single value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, t_quantile(n - 1) * sd / math.sqrt(n)
+    return sum(values) / len(values), t_half_width(values)
 
 
 def plot_seed_bars(ax: "Axes", groups: dict[str, list[dict[str, float]]], keys: Sequence[str], names: Sequence[str]) -> None:

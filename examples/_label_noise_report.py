@@ -21,7 +21,7 @@ import torch
 from iaside_lightning.functional import band_layout, compute_result, shapley_statistics
 
 from _label_noise_runs import Analysis, RunConfig
-from _student_t import t_quantile
+from _student_t import t_half_width, t_quantile
 
 __all__ = ["SCORES", "Run", "Snapshot", "summarise", "write_report"]
 
@@ -93,8 +93,7 @@ def load_run(path: Path, rate: float, analyses: Sequence[Analysis]) -> Run:
 def estimate(samples: Sequence[float], errors: Optional[Sequence[float]] = None) -> dict[str, Any]:
     """Mean across seeds with its 95% t half-width (``ci95``), and the mean within-run SE when given."""
     x = np.asarray(samples, dtype=np.float64)
-    half = t_quantile(x.size - 1) * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
-    result: dict[str, Any] = {"mean": float(x.mean()), "ci95": half, "n": int(x.size)}
+    result: dict[str, Any] = {"mean": float(x.mean()), "ci95": t_half_width(x.tolist()), "n": int(x.size)}
     if errors is not None:
         result["within_se"] = float(np.mean(errors))
     return result

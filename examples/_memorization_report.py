@@ -6,7 +6,6 @@ with a figures folder, the figures of ``_memorization_figures.py``.
 """
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -16,7 +15,7 @@ from torch import Tensor
 
 from _memorization_runs import StudyConfig, noisy_training_set
 from _memorization_stats import Bootstrap, interval, weighted_auroc
-from _student_t import t_quantile
+from _student_t import t_half_width
 from iaside_lightning.functional import select_cutoffs
 
 __all__ = ["DETECTORS", "summarize", "write_report"]
@@ -117,20 +116,14 @@ def _retraining(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for method in retrained[0]:
         acc = torch.tensor([r[method]["test_acc"] for r in retrained], dtype=torch.float64)
         out[method] = {
-            "test_acc": acc.tolist(), "mean": float(acc.mean()), "half_width": _half_width(acc),
+            "test_acc": acc.tolist(), "mean": float(acc.mean()), "half_width": t_half_width(acc.tolist()),
             "precision": [r[method]["precision"] for r in retrained], "dropped": retrained[0][method]["dropped"],
         }
     for other in ("loss", "aum", "none"):
         if "spectral" in out and other in out:
             diff = torch.tensor(out["spectral"]["test_acc"]) - torch.tensor(out[other]["test_acc"])
-            out[f"spectral - {other}"] = {"mean": float(diff.mean()), "half_width": _half_width(diff)}
+            out[f"spectral - {other}"] = {"mean": float(diff.mean()), "half_width": t_half_width(diff.tolist())}
     return out
-
-
-def _half_width(values: Tensor) -> float:
-    """Half-width of the t 95% interval of the mean (NaN for one value)."""
-    n = len(values)
-    return float(t_quantile(n - 1) * values.std() / math.sqrt(n)) if n > 1 else math.nan
 
 
 def _cost(runs: list[dict[str, Any]]) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """Student-t quantiles for the examples' 95% intervals across seeds (scipy is not a dependency of the package)."""
 
 import math
+from collections.abc import Iterable
 
-__all__ = ["t_quantile"]
+__all__ = ["t_half_width", "t_quantile"]
 
 #: 97.5% quantiles of Student's t for 1 .. 30 degrees of freedom.
 _T975 = (
@@ -28,3 +29,20 @@ def t_quantile(df: float) -> float:
         return _T975[whole - 1]
     z = 1.959964
     return z + (z**3 + z) / (4 * whole) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * whole**2)
+
+
+def t_half_width(values: Iterable[float]) -> float:
+    """Half-width of the 95% Student-t interval of the mean of ``values`` (seeds, runs); NaN for fewer than two.
+
+    Example:
+        >>> round(t_half_width([1.0, 2.0, 3.0]), 3)  # 4.303 * 1 / sqrt(3)
+        2.484
+        >>> t_half_width([1.0])
+        nan
+    """
+    x = [float(v) for v in values]
+    n = len(x)
+    if n < 2:
+        return math.nan
+    mean = sum(x) / n
+    return t_quantile(n - 1) * math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1)) / math.sqrt(n)

@@ -25,14 +25,13 @@ validation digits, one-epoch models, two levels, two runs) only checks that ever
 
 import argparse
 import json
-import math
 import time
 from functools import partial
 from pathlib import Path
 
 import torch
 from _mnist_models import BASE_CONFIG, MNIST_NORMALIZATION, ZooConfig, default_cache_dir, train_or_load
-from _student_t import t_quantile
+from _student_t import t_half_width, t_quantile
 from torch import Tensor, nn
 
 from iaside_lightning.datasets import MNIST5kDataModule
@@ -284,8 +283,7 @@ def _big(model: nn.Module, images: Tensor, labels: Tensor, steps: int) -> Tensor
 
 def _interval(values: Tensor) -> str:
     """``mean ± half-width`` of a 95% t interval over the runs (the last dimension)."""
-    half = t_quantile(values.numel() - 1) * float(values.std()) / math.sqrt(values.numel())
-    return f"{float(values.mean()):.3f} ± {half:.3f}"
+    return f"{float(values.mean()):.3f} ± {t_half_width(values.flatten().tolist()):.3f}"
 
 
 def _print_tables(results: dict[str, DiffROARResult], levels: list[float]) -> None:

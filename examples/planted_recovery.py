@@ -29,7 +29,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from _student_t import t_quantile
+from _student_t import t_half_width
 
 from iaside_lightning.datasets import make_planted_band_images
 from iaside_lightning.functional import spectral_shapley
@@ -111,7 +111,7 @@ def t_interval(values: np.ndarray) -> tuple[float, float] | None:
     """95% Student-t interval of the mean; ``None`` for fewer than two values."""
     if values.size < 2:
         return None
-    half = t_quantile(values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    half = t_half_width(values.tolist())
     return float(values.mean() - half), float(values.mean() + half)
 
 
